@@ -1,0 +1,322 @@
+//! Parquet files in and out: atomic writes, `-` for stdin/stdout, schema checks on read.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::Schema;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use tempfile::NamedTempFile;
+
+use crate::schema_text::{canonical, format_type};
+use crate::{Artifact, ArtifactError, Result};
+
+const ROWS_PER_WRITE: usize = 8192;
+
+/// How a path is named in messages: `-` is standard input or output.
+pub fn display_path(path: &Path) -> String {
+    if is_std_stream(path) {
+        "<stdin/stdout>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn is_std_stream(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
+    move |source| ArtifactError::Io {
+        path: display_path(path),
+        source,
+    }
+}
+
+/// A file being written under a temporary name beside its final path, or standard output.
+enum Sink {
+    Temporary(BufWriter<NamedTempFile>),
+    Stdout(BufWriter<std::io::Stdout>),
+}
+
+impl Sink {
+    fn create(path: &Path) -> Result<Self> {
+        if is_std_stream(path) {
+            return Ok(Sink::Stdout(BufWriter::new(std::io::stdout())));
+        }
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(folder).map_err(io_error(path))?;
+        let stem = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = tempfile::Builder::new()
+            .prefix(&format!(".{stem}."))
+            .suffix(".tmp")
+            .tempfile_in(folder)
+            .map_err(io_error(path))?;
+        Ok(Sink::Temporary(BufWriter::new(file)))
+    }
+
+    /// Makes the output visible under its final name (a rename, so readers never see half).
+    fn commit(self, path: &Path) -> Result<()> {
+        match self {
+            Sink::Stdout(mut out) => out.flush().map_err(io_error(path)),
+            Sink::Temporary(buffered) => {
+                let file = buffered
+                    .into_inner()
+                    .map_err(|e| io_error(path)(e.into_error()))?;
+                file.as_file().sync_all().map_err(io_error(path))?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    file.as_file()
+                        .set_permissions(std::fs::Permissions::from_mode(0o644))
+                        .map_err(io_error(path))?;
+                }
+                file.persist(path).map_err(|e| io_error(path)(e.error))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Temporary(w) => w.write(buf),
+            Sink::Stdout(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Temporary(w) => w.flush(),
+            Sink::Stdout(w) => w.flush(),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (or to stdout for `-`).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut sink = Sink::create(path)?;
+    sink.write_all(bytes).map_err(io_error(path))?;
+    sink.commit(path)
+}
+
+/// Streams rows of one artifact into a zstd Parquet file that appears only when `finish`ed.
+/// Dropping the writer without `finish` removes the temporary file.
+pub struct ArtifactWriter<T: Artifact> {
+    writer: ArrowWriter<Sink>,
+    path: PathBuf,
+    row: PhantomData<fn(T)>,
+}
+
+impl<T: Artifact> ArtifactWriter<T> {
+    pub fn create(path: &Path) -> Result<Self> {
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid zstd level"),
+            ))
+            .set_max_row_group_row_count(Some(64 * 1024))
+            .build();
+        let sink = Sink::create(path)?;
+        let writer = ArrowWriter::try_new(sink, Arc::new(T::schema()), Some(properties)).map_err(
+            |source| ArtifactError::Parquet {
+                path: display_path(path),
+                source,
+            },
+        )?;
+        Ok(ArtifactWriter {
+            writer,
+            path: path.to_path_buf(),
+            row: PhantomData,
+        })
+    }
+
+    pub fn write(&mut self, rows: &[T]) -> Result<()> {
+        for chunk in rows.chunks(ROWS_PER_WRITE) {
+            self.writer
+                .write(&T::to_batch(chunk))
+                .map_err(|source| ArtifactError::Parquet {
+                    path: display_path(&self.path),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<()> {
+        let sink = self
+            .writer
+            .into_inner()
+            .map_err(|source| ArtifactError::Parquet {
+                path: display_path(&self.path),
+                source,
+            })?;
+        sink.commit(&self.path)
+    }
+}
+
+/// Writes all `rows` to `path` (atomically; `-` for stdout).
+pub fn write_rows<T: Artifact>(path: &Path, rows: &[T]) -> Result<()> {
+    let mut writer = ArtifactWriter::<T>::create(path)?;
+    writer.write(rows)?;
+    writer.finish()
+}
+
+/// Record batches of a Parquet file, restricted to the expected columns, with string and list
+/// flavours converted to the canonical ones (see [`canonical`]).
+pub struct BatchReader {
+    inner: ParquetRecordBatchReader,
+    origin: String,
+}
+
+impl BatchReader {
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+impl Iterator for BatchReader {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|r| {
+            r.map_err(|e| ArtifactError::Parquet {
+                path: self.origin.clone(),
+                source: e.into(),
+            })
+        })
+    }
+}
+
+/// Opens `path` (`-` for stdin) and checks that every column of `expected` is there with the
+/// expected type. Extra columns are allowed and not read.
+pub fn open_batches(path: &Path, expected: &Schema) -> Result<BatchReader> {
+    let origin = if is_std_stream(path) {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let parquet_error = |source| ArtifactError::Parquet {
+        path: origin.clone(),
+        source,
+    };
+    if is_std_stream(path) {
+        let mut buffer = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buffer)
+            .map_err(|source| ArtifactError::Io {
+                path: origin.clone(),
+                source,
+            })?;
+        let bytes = Bytes::from(buffer);
+        let metadata =
+            ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).map_err(parquet_error)?;
+        build_reader(bytes, metadata, expected, origin)
+    } else {
+        let file = File::open(path).map_err(io_error(path))?;
+        let metadata =
+            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(parquet_error)?;
+        build_reader(file, metadata, expected, origin)
+    }
+}
+
+fn build_reader<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: R,
+    metadata: ArrowReaderMetadata,
+    expected: &Schema,
+    origin: String,
+) -> Result<BatchReader> {
+    let parquet_error = |source| ArtifactError::Parquet {
+        path: origin.clone(),
+        source,
+    };
+    let found = metadata.schema().clone();
+    let canonical_schema = Schema::new(
+        found
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_data_type(canonical(f.data_type())))
+            .collect::<Vec<_>>(),
+    );
+    let mut roots = Vec::new();
+    for want in expected.fields() {
+        let Some((index, have)) = canonical_schema.column_with_name(want.name()) else {
+            let names: Vec<&str> = found.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(ArtifactError::MissingColumn {
+                path: origin,
+                column: want.name().clone(),
+                expected: format_type(want.data_type()),
+                found: if names.is_empty() {
+                    "no columns".into()
+                } else {
+                    names.join(", ")
+                },
+            });
+        };
+        if format_type(have.data_type()) != format_type(want.data_type()) {
+            return Err(ArtifactError::WrongType {
+                path: origin,
+                column: want.name().clone(),
+                expected: format_type(want.data_type()),
+                found: format_type(found.field(index).data_type()),
+            });
+        }
+        roots.push(index);
+    }
+    let metadata = ArrowReaderMetadata::try_new(
+        metadata.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(Arc::new(canonical_schema)),
+    )
+    .map_err(parquet_error)?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, metadata);
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let inner = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(parquet_error)?;
+    Ok(BatchReader { inner, origin })
+}
+
+/// Reads every row of an artifact file (`-` for stdin).
+pub fn read_rows<T: Artifact>(path: &Path) -> Result<Vec<T>> {
+    let reader = open_batches(path, &T::schema())?;
+    let origin = reader.origin().to_string();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let offset = rows.len();
+        let chunk = T::from_batch(&batch, &origin).map_err(|e| match e {
+            ArtifactError::BadValue {
+                path,
+                column,
+                row,
+                message,
+            } => ArtifactError::BadValue {
+                path,
+                column,
+                row: row + offset,
+                message,
+            },
+            other => other,
+        })?;
+        rows.extend(chunk);
+    }
+    Ok(rows)
+}

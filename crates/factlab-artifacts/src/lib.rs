@@ -1,0 +1,58 @@
+//! Artifact schemas and Parquet I/O: the contract between factlab's stages.
+//!
+//! Every artifact a stage writes is a Parquet file (zstd) whose Arrow schema is defined here by a
+//! row type implementing [`Artifact`] and written down for people in `schemas/<name>.toml`; a test
+//! fails if the two drift apart. Readers check the schema they are handed and fail with the file,
+//! the column, what was expected and what was found. Writers go through a temporary file in the
+//! output's folder and rename it when complete, so an interrupted stage leaves no half file.
+
+mod columns;
+mod corpus;
+mod error;
+mod io;
+mod knowledge;
+mod probes;
+pub mod schema_text;
+
+pub use corpus::CorpusDocument;
+pub use error::{ArtifactError, Result};
+pub use io::{
+    display_path, open_batches, read_rows, write_atomic, write_rows, ArtifactWriter, BatchReader,
+};
+pub use knowledge::Knowledge;
+pub use probes::{Probe, ProbeKind};
+
+use arrow_array::RecordBatch;
+use arrow_schema::Schema;
+
+/// A subject–relation–object fact, as stated by a knowledge text or needed by a probe.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Triple {
+    pub subject: String,
+    pub relation: String,
+    pub object: String,
+}
+
+/// A row type stored as one Parquet artifact.
+pub trait Artifact: Sized {
+    /// File stem of the schema under `schemas/` and the name used in messages.
+    const NAME: &'static str;
+
+    /// The Arrow schema written, and the one a reader requires (extra columns are ignored).
+    fn schema() -> Schema;
+
+    fn to_batch(rows: &[Self]) -> RecordBatch;
+
+    /// `origin` names the file in error messages.
+    fn from_batch(batch: &RecordBatch, origin: &str) -> Result<Vec<Self>>;
+}
+
+/// Every artifact defined in this crate, by name, for the schema-drift test and for tools that
+/// list the contract.
+pub fn artifact_schemas() -> Vec<(&'static str, Schema)> {
+    vec![
+        (Knowledge::NAME, Knowledge::schema()),
+        (Probe::NAME, Probe::schema()),
+        (CorpusDocument::NAME, CorpusDocument::schema()),
+    ]
+}
