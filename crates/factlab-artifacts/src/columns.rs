@@ -50,6 +50,11 @@ pub(crate) fn utf8_lists<'a, S: AsRef<str> + 'a>(
     list(DataType::Utf8, lists.map(|l| l.len()), items)
 }
 
+pub(crate) fn uint32_lists<'a>(lists: impl Iterator<Item = &'a [u32]> + Clone) -> ArrayRef {
+    let items = uint32(lists.clone().flatten().copied());
+    list(DataType::UInt32, lists.map(|l| l.len()), items)
+}
+
 pub(crate) fn triple_lists<'a>(lists: impl Iterator<Item = &'a [Triple]> + Clone) -> ArrayRef {
     let all = || lists.clone().flatten();
     let items = StructArray::new(
@@ -166,6 +171,18 @@ impl<'a> Columns<'a> {
             .map(|s| s.unwrap_or_default().to_string())
             .collect();
         Ok(Self::split(lists, items))
+    }
+
+    pub fn uint32_lists(&self, name: &str) -> Result<Vec<Vec<u32>>> {
+        let lists = self.lists(name, "list<uint32>")?;
+        let items = self.downcast::<UInt32Array>(name, lists.values().as_ref(), "list<uint32>")?;
+        self.no_nulls(name, items)?;
+        let values = items.values();
+        Ok(lists
+            .offsets()
+            .windows(2)
+            .map(|w| values[w[0] as usize..w[1] as usize].to_vec())
+            .collect())
     }
 
     pub fn triple_lists(&self, name: &str) -> Result<Vec<Vec<Triple>>> {

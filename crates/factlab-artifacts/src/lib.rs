@@ -13,6 +13,7 @@ mod io;
 mod knowledge;
 mod probes;
 pub mod schema_text;
+mod shards;
 
 pub use corpus::CorpusDocument;
 pub use error::{ArtifactError, Result};
@@ -21,6 +22,7 @@ pub use io::{
 };
 pub use knowledge::Knowledge;
 pub use probes::{Probe, ProbeKind};
+pub use shards::{ShardFile, ShardManifest, ShardRow};
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
@@ -54,5 +56,6 @@ pub fn artifact_schemas() -> Vec<(&'static str, Schema)> {
         (Knowledge::NAME, Knowledge::schema()),
         (Probe::NAME, Probe::schema()),
         (CorpusDocument::NAME, CorpusDocument::schema()),
+        (ShardRow::NAME, ShardRow::schema()),
     ]
 }
