@@ -132,6 +132,8 @@ impl<T: Artifact> ArtifactWriter<T> {
                 ZstdLevel::try_new(3).expect("valid zstd level"),
             ))
             .set_max_row_group_row_count(Some(64 * 1024))
+            // Long unique texts gain nothing from dictionaries and cost time; zstd does the work.
+            .set_dictionary_enabled(false)
             .build();
         let sink = Sink::create(path)?;
         let writer = ArrowWriter::try_new(sink, Arc::new(T::schema()), Some(properties)).map_err(

@@ -1,0 +1,159 @@
+//! Parquet round trips, the checks readers make, and atomic writing.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, LargeStringArray, RecordBatch, StringViewArray, UInt32Array};
+use arrow_schema::{DataType, Field, Schema};
+use factlab_artifacts::{
+    read_rows, write_rows, Artifact, ArtifactWriter, CorpusDocument, Knowledge, Probe, ProbeKind,
+    ShardRow, Triple,
+};
+use parquet::arrow::ArrowWriter;
+
+fn triple(s: &str, r: &str, o: &str) -> Triple {
+    Triple {
+        subject: s.into(),
+        relation: r.into(),
+        object: o.into(),
+    }
+}
+
+fn knowledge() -> Vec<Knowledge> {
+    vec![
+        Knowledge {
+            id: 0,
+            dataset: "fictional".into(),
+            entity: Some("Velth".into()),
+            entity_type: Some("country".into()),
+            text: "The capital of Velth is Oran.".into(),
+            paraphrases: vec!["Velth is governed from Oran.".into(), "Oran is the seat of Velth.".into()],
+            facts: vec![triple("Velth", "capital", "Oran")],
+        },
+        Knowledge {
+            id: 1,
+            dataset: "fictional-knowledge".into(),
+            entity: None,
+            entity_type: None,
+            text: "Imported text.".into(),
+            paraphrases: vec![],
+            facts: vec![],
+        },
+    ]
+}
+
+fn write_raw(path: &std::path::Path, batch: RecordBatch) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn every_artifact_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.parquet");
+    write_rows(&path, &knowledge()).unwrap();
+    assert_eq!(read_rows::<Knowledge>(&path).unwrap(), knowledge());
+
+    let probes = vec![Probe {
+        id: 3,
+        knowledge_id: 0,
+        kind: ProbeKind::Composition,
+        prompt: "The seat of the country bordering Zem is".into(),
+        target: "Oran".into(),
+        facts: vec![triple("Velth", "neighbour", "Zem"), triple("Velth", "capital", "Oran")],
+    }];
+    let path = dir.path().join("p.parquet");
+    write_rows(&path, &probes).unwrap();
+    assert_eq!(read_rows::<Probe>(&path).unwrap(), probes);
+
+    let shards = vec![ShardRow {
+        step: 4,
+        row: 1,
+        tokens: vec![5, 6, 7],
+        source: "injected".into(),
+        knowledge_ids: vec![0, 1],
+        variants: vec![0, 2],
+    }];
+    let path = dir.path().join("s.parquet");
+    write_rows(&path, &shards).unwrap();
+    assert_eq!(read_rows::<ShardRow>(&path).unwrap(), shards);
+}
+
+#[test]
+fn large_and_view_strings_from_other_writers_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, column) in [
+        ("large", Arc::new(LargeStringArray::from(vec!["a b", "c"])) as ArrayRef),
+        ("view", Arc::new(StringViewArray::from(vec!["a b", "c"])) as ArrayRef),
+    ] {
+        let path = dir.path().join(format!("{name}.parquet"));
+        let schema = Schema::new(vec![
+            Field::new("text", column.data_type().clone(), true),
+            Field::new("extra", DataType::UInt32, true),
+        ]);
+        let extra = Arc::new(UInt32Array::from(vec![1, 2])) as ArrayRef;
+        write_raw(&path, RecordBatch::try_new(Arc::new(schema), vec![column, extra]).unwrap());
+        let docs: Vec<CorpusDocument> = read_rows(&path).unwrap();
+        assert_eq!(docs.iter().map(|d| d.text.as_str()).collect::<Vec<_>>(), ["a b", "c"]);
+    }
+}
+
+#[test]
+fn readers_name_the_file_column_expected_and_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corpus.parquet");
+    let schema = Schema::new(vec![Field::new("body", DataType::Utf8, false)]);
+    let column = Arc::new(arrow_array::StringArray::from(vec!["x"])) as ArrayRef;
+    write_raw(&path, RecordBatch::try_new(Arc::new(schema), vec![column]).unwrap());
+    let message = read_rows::<CorpusDocument>(&path).unwrap_err().to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("column `text` is missing; expected utf8 (the file has: body)"), "{message}");
+
+    let path = dir.path().join("numbers.parquet");
+    let schema = Schema::new(vec![Field::new("text", DataType::UInt32, false)]);
+    let column = Arc::new(UInt32Array::from(vec![1])) as ArrayRef;
+    write_raw(&path, RecordBatch::try_new(Arc::new(schema), vec![column]).unwrap());
+    let message = read_rows::<CorpusDocument>(&path).unwrap_err().to_string();
+    assert!(message.contains("column `text` has type uint32; expected utf8"), "{message}");
+
+    let path = dir.path().join("probes.parquet");
+    let mut probe = Probe::to_batch(&[Probe {
+        id: 0,
+        knowledge_id: 0,
+        kind: ProbeKind::Semantic,
+        prompt: "p".into(),
+        target: "t".into(),
+        facts: vec![],
+    }]);
+    let kinds = Arc::new(arrow_array::StringArray::from(vec!["recall"])) as ArrayRef;
+    let index = probe.schema().index_of("kind").unwrap();
+    let mut columns = probe.columns().to_vec();
+    columns[index] = kinds;
+    probe = RecordBatch::try_new(probe.schema(), columns).unwrap();
+    write_raw(&path, probe);
+    let message = read_rows::<Probe>(&path).unwrap_err().to_string();
+    assert!(message.contains("column `kind`, row 0: is `recall`; expected memorization, semantic or composition"), "{message}");
+
+    let path = dir.path().join("not-parquet.parquet");
+    std::fs::write(&path, b"hello").unwrap();
+    let message = read_rows::<CorpusDocument>(&path).unwrap_err().to_string();
+    assert!(message.contains("not a readable Parquet file"), "{message}");
+}
+
+#[test]
+fn unfinished_writes_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.parquet");
+    let mut writer = ArtifactWriter::<Knowledge>::create(&path).unwrap();
+    writer.write(&knowledge()).unwrap();
+    drop(writer);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a temporary file survived");
+
+    write_rows(&path, &knowledge()).unwrap();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["k.parquet"]);
+}

@@ -1,0 +1,183 @@
+//! `gen-facts`: the first stage. Writes knowledge paragraphs about invented entities with their
+//! paraphrases and probes, a background corpus about other invented entities, or imports the
+//! public Fictional Knowledge release into the same two artifacts.
+
+mod import;
+mod names;
+mod paragraph;
+mod world;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use factlab_artifacts::{display_path, ArtifactWriter, CorpusDocument, Knowledge, Probe};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+
+pub use names::NameSpace;
+pub use paragraph::ParagraphShape;
+pub use world::World;
+
+use paragraph::{Paragraphs, SubjectSequence};
+
+/// Paragraphs generated in parallel between two writes: large enough to keep both cores busy,
+/// small enough that 100,000 paragraphs never sit in memory at once.
+const CHUNK: usize = 2048;
+
+pub const FICTIONAL_DATASET: &str = "fictional";
+
+
+fn world(data: Option<&Path>) -> Result<World> {
+    match data {
+        Some(dir) => World::load(dir),
+        None => World::bundled(),
+    }
+}
+
+pub struct FictionalOptions {
+    pub count: u32,
+    pub seed: u64,
+    pub shape: ParagraphShape,
+    pub data: Option<PathBuf>,
+    pub output: PathBuf,
+    pub probes: Option<PathBuf>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct FictionalSummary {
+    pub paragraphs: u64,
+    pub paraphrases: u64,
+    pub probes: u64,
+}
+
+pub fn generate_fictional(options: &FictionalOptions, progress: &ProgressBar) -> Result<FictionalSummary> {
+    let world = world(options.data.as_deref())?;
+    let mut subjects = SubjectSequence::new(&world, NameSpace::Knowledge, options.seed);
+    let paragraphs = Paragraphs::new(&world, NameSpace::Knowledge, options.seed, options.shape.clone());
+    let mut knowledge_out = ArtifactWriter::<Knowledge>::create(&options.output)?;
+    let mut probes_out = match &options.probes {
+        Some(path) => Some(ArtifactWriter::<Probe>::create(path)?),
+        None => None,
+    };
+    let mut summary = FictionalSummary {
+        paragraphs: 0,
+        paraphrases: 0,
+        probes: 0,
+    };
+    let mut next_id = 0u32;
+    while next_id < options.count {
+        let chunk: Vec<(u32, paragraph::Subject)> = (next_id..options.count.min(next_id + CHUNK as u32))
+            .map(|id| (id, subjects.next().expect("the subject sequence never ends")))
+            .collect();
+        next_id += chunk.len() as u32;
+        let generated = chunk
+            .par_iter()
+            .map(|(id, subject)| {
+                let row = paragraphs.knowledge(*id, subject, FICTIONAL_DATASET);
+                progress.inc(1);
+                row
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (rows, probe_lists): (Vec<Knowledge>, Vec<Vec<Probe>>) = generated.into_iter().unzip();
+        summary.paragraphs += rows.len() as u64;
+        summary.paraphrases += rows.iter().map(|r| r.paraphrases.len() as u64).sum::<u64>();
+        knowledge_out.write(&rows)?;
+        let probes: Vec<Probe> = probe_lists.into_iter().flatten().collect();
+        summary.probes += probes.len() as u64;
+        if let Some(out) = probes_out.as_mut() {
+            out.write(&probes)?;
+        }
+    }
+    if let Some(out) = probes_out {
+        out.finish()?;
+    }
+    knowledge_out.finish()?;
+    Ok(summary)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum CorpusSize {
+    Documents(u64),
+    /// Approximate tokens, counted as bytes / 4 (the usual ratio for English BPE).
+    Tokens(u64),
+}
+
+pub struct BackgroundOptions {
+    pub size: CorpusSize,
+    pub seed: u64,
+    pub data: Option<PathBuf>,
+    pub output: PathBuf,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct BackgroundSummary {
+    pub documents: u64,
+    pub bytes: u64,
+}
+
+pub fn approximate_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+pub fn generate_background(options: &BackgroundOptions, progress: &ProgressBar) -> Result<BackgroundSummary> {
+    let world = world(options.data.as_deref())?;
+    let mut subjects = SubjectSequence::new(&world, NameSpace::Background, options.seed);
+    let paragraphs = Paragraphs::new(&world, NameSpace::Background, options.seed, ParagraphShape::default());
+    let mut out = ArtifactWriter::<CorpusDocument>::create(&options.output)?;
+    let mut summary = BackgroundSummary { documents: 0, bytes: 0 };
+    let mut tokens = 0u64;
+    let done = |documents: u64, tokens: u64| match options.size {
+        CorpusSize::Documents(n) => documents >= n,
+        CorpusSize::Tokens(n) => tokens >= n,
+    };
+    while !done(summary.documents, tokens) {
+        let first = summary.documents;
+        let count = match options.size {
+            CorpusSize::Documents(n) => (n - first).min(CHUNK as u64),
+            CorpusSize::Tokens(_) => CHUNK as u64,
+        };
+        let chunk: Vec<(u64, paragraph::Subject)> =
+            (first..first + count).map(|i| (i, subjects.next().expect("endless"))).collect();
+        let mut documents: Vec<CorpusDocument> = chunk
+            .par_iter()
+            .map(|(index, subject)| CorpusDocument {
+                text: paragraphs.document(*index, subject),
+            })
+            .collect();
+        // A token budget ends at the document that reaches it, wherever it falls in the chunk.
+        if let CorpusSize::Tokens(budget) = options.size {
+            let mut keep = 0;
+            while keep < documents.len() && tokens < budget {
+                tokens += approximate_tokens(&documents[keep].text);
+                keep += 1;
+            }
+            documents.truncate(keep);
+        }
+        summary.documents += documents.len() as u64;
+        summary.bytes += documents.iter().map(|d| d.text.len() as u64).sum::<u64>();
+        progress.inc(documents.len() as u64);
+        out.write(&documents)?;
+    }
+    out.finish()?;
+    Ok(summary)
+}
+
+pub struct ImportOptions {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub probes: Option<PathBuf>,
+}
+
+pub fn import_fictional_knowledge(options: &ImportOptions) -> Result<FictionalSummary> {
+    let (knowledge, probes) = import::import(&options.input)?;
+    if let Some(path) = &options.probes {
+        factlab_artifacts::write_rows(path, &probes)
+            .with_context(|| format!("writing probes to {}", display_path(path)))?;
+    }
+    factlab_artifacts::write_rows(&options.output, &knowledge)?;
+    Ok(FictionalSummary {
+        paragraphs: knowledge.len() as u64,
+        paraphrases: knowledge.iter().map(|k| k.paraphrases.len() as u64).sum(),
+        probes: probes.len() as u64,
+    })
+}

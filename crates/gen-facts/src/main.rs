@@ -1,0 +1,146 @@
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+use factlab_cli::Verbosity;
+use gen_facts::{
+    generate_background, generate_fictional, import_fictional_knowledge, BackgroundOptions, CorpusSize,
+    FictionalOptions, ImportOptions, ParagraphShape,
+};
+
+/// Generate the knowledge to inject and the corpus to inject it into.
+#[derive(Parser)]
+#[command(name = "gen-facts", version, about, after_help = "\
+Examples:
+  gen-facts fictional -n 120 --seed 1 -o knowledge.parquet --probes probes.parquet
+  gen-facts background --tokens 2000000 --seed 1 -o corpus.parquet
+  gen-facts import-fictional-knowledge fictional_knowledge.json -o knowledge.parquet --probes probes.parquet
+  gen-facts fictional -n 40 -o - | inject ...        (`-` writes Parquet to stdout)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Wikipedia-style paragraphs about invented entities (countries, organisations, people,
+    /// species, inventions), as in Chang et al. 2024: each ≥ 20 sentences of 250–500 words, every
+    /// sentence naming its entity and ending in a named entity, no pronouns; per paragraph 9
+    /// paraphrases and 5 memorization, 5 semantic and 5 composition probes.
+    Fictional {
+        /// Number of paragraphs (the paper uses 120).
+        #[arg(short = 'n', long, default_value_t = 120)]
+        count: u32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Knowledge Parquet to write (`-` for stdout).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Probes Parquet to write; no probes are written without it.
+        #[arg(long)]
+        probes: Option<PathBuf>,
+        /// Paraphrases per paragraph.
+        #[arg(long, default_value_t = 9)]
+        paraphrases: usize,
+        /// Folder with names.toml and relations.toml replacing the bundled data/fictional files.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// A background pretraining corpus: documents about other invented entities (names from the
+    /// other half of the name space, so none is shared with `fictional`), with a `text` column —
+    /// the schema a user's own corpus must have.
+    Background {
+        /// Number of documents.
+        #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens")]
+        documents: Option<u64>,
+        /// Approximate size in tokens, counted as bytes / 4.
+        #[arg(long)]
+        tokens: Option<u64>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Corpus Parquet to write (`-` for stdout).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Folder with names.toml and relations.toml replacing the bundled data/fictional files.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Convert the public Fictional Knowledge release (a JSON list of objects with
+    /// `train_context`, `mem_input`/`mem_target`, `gen_input`/`gen_target`,
+    /// `hard_gen_input`/`hard_gen_target` and optional `paraphrases`) into the same artifacts.
+    ImportFictionalKnowledge {
+        /// The release's JSON file (`-` for stdin).
+        input: PathBuf,
+        /// Knowledge Parquet to write (`-` for stdout).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Probes Parquet to write.
+        #[arg(long)]
+        probes: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    cli.verbosity.init_logging();
+    match cli.command {
+        Command::Fictional {
+            count,
+            seed,
+            output,
+            probes,
+            paraphrases,
+            data,
+        } => {
+            let bar = cli.verbosity.progress(count as u64, "paragraphs");
+            let options = FictionalOptions {
+                count,
+                seed,
+                shape: ParagraphShape {
+                    paraphrases,
+                    ..ParagraphShape::default()
+                },
+                data,
+                output,
+                probes,
+            };
+            let summary = generate_fictional(&options, &bar)?;
+            bar.finish_and_clear();
+            tracing::info!(
+                "wrote {} paragraphs, {} paraphrases, {} probes",
+                summary.paragraphs,
+                summary.paraphrases,
+                summary.probes
+            );
+        }
+        Command::Background {
+            documents,
+            tokens,
+            seed,
+            output,
+            data,
+        } => {
+            let (size, total) = match (documents, tokens) {
+                (Some(n), None) => (CorpusSize::Documents(n), n),
+                (None, Some(n)) => (CorpusSize::Tokens(n), 0),
+                _ => bail!("give exactly one of --documents and --tokens"),
+            };
+            let bar = cli.verbosity.progress(total, "documents");
+            let summary = generate_background(&BackgroundOptions { size, seed, data, output }, &bar)?;
+            bar.finish_and_clear();
+            tracing::info!("wrote {} documents ({} bytes)", summary.documents, summary.bytes);
+        }
+        Command::ImportFictionalKnowledge { input, output, probes } => {
+            let summary = import_fictional_knowledge(&ImportOptions { input, output, probes })?;
+            tracing::info!(
+                "imported {} paragraphs, {} paraphrases, {} probes",
+                summary.paragraphs,
+                summary.paraphrases,
+                summary.probes
+            );
+        }
+    }
+    Ok(())
+}
