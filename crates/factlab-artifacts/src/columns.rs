@@ -81,6 +81,14 @@ impl<'a> Columns<'a> {
         Columns { batch, origin }
     }
 
+    pub fn batch(&self) -> &'a RecordBatch {
+        self.batch
+    }
+
+    pub fn origin(&self) -> &'a str {
+        self.origin
+    }
+
     fn column(&self, name: &str) -> Result<&'a ArrayRef> {
         self.batch
             .column_by_name(name)

@@ -9,20 +9,29 @@
 mod columns;
 mod corpus;
 mod error;
+mod flat;
+mod injections;
 mod io;
 mod knowledge;
+mod logprobs;
+mod metrics;
 mod probes;
 pub mod schema_text;
 mod shards;
+mod train_log;
 
 pub use corpus::CorpusDocument;
 pub use error::{ArtifactError, Result};
+pub use injections::Injection;
 pub use io::{
     display_path, open_batches, read_rows, write_atomic, write_rows, ArtifactWriter, BatchReader,
 };
 pub use knowledge::Knowledge;
+pub use logprobs::LogprobRow;
+pub use metrics::{DecayRow, EffectivityRow, RetentionRow, TrajectoryRow};
 pub use probes::{Probe, ProbeKind};
 pub use shards::{ShardFile, ShardManifest, ShardRow};
+pub use train_log::TrainLogRow;
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
@@ -53,9 +62,16 @@ pub trait Artifact: Sized {
 /// list the contract.
 pub fn artifact_schemas() -> Vec<(&'static str, Schema)> {
     vec![
+        (EffectivityRow::NAME, EffectivityRow::schema()),
+        (RetentionRow::NAME, RetentionRow::schema()),
+        (DecayRow::NAME, DecayRow::schema()),
+        (TrajectoryRow::NAME, TrajectoryRow::schema()),
         (Knowledge::NAME, Knowledge::schema()),
         (Probe::NAME, Probe::schema()),
         (CorpusDocument::NAME, CorpusDocument::schema()),
         (ShardRow::NAME, ShardRow::schema()),
+        (TrainLogRow::NAME, TrainLogRow::schema()),
+        (LogprobRow::NAME, LogprobRow::schema()),
+        (Injection::NAME, Injection::schema()),
     ]
 }

@@ -26,7 +26,10 @@ fn knowledge() -> Vec<Knowledge> {
             entity: Some("Velth".into()),
             entity_type: Some("country".into()),
             text: "The capital of Velth is Oran.".into(),
-            paraphrases: vec!["Velth is governed from Oran.".into(), "Oran is the seat of Velth.".into()],
+            paraphrases: vec![
+                "Velth is governed from Oran.".into(),
+                "Oran is the seat of Velth.".into(),
+            ],
             facts: vec![triple("Velth", "capital", "Oran")],
         },
         Knowledge {
@@ -61,7 +64,10 @@ fn every_artifact_round_trips() {
         kind: ProbeKind::Composition,
         prompt: "The seat of the country bordering Zem is".into(),
         target: "Oran".into(),
-        facts: vec![triple("Velth", "neighbour", "Zem"), triple("Velth", "capital", "Oran")],
+        facts: vec![
+            triple("Velth", "neighbour", "Zem"),
+            triple("Velth", "capital", "Oran"),
+        ],
     }];
     let path = dir.path().join("p.parquet");
     write_rows(&path, &probes).unwrap();
@@ -84,8 +90,14 @@ fn every_artifact_round_trips() {
 fn large_and_view_strings_from_other_writers_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
     for (name, column) in [
-        ("large", Arc::new(LargeStringArray::from(vec!["a b", "c"])) as ArrayRef),
-        ("view", Arc::new(StringViewArray::from(vec!["a b", "c"])) as ArrayRef),
+        (
+            "large",
+            Arc::new(LargeStringArray::from(vec!["a b", "c"])) as ArrayRef,
+        ),
+        (
+            "view",
+            Arc::new(StringViewArray::from(vec!["a b", "c"])) as ArrayRef,
+        ),
     ] {
         let path = dir.path().join(format!("{name}.parquet"));
         let schema = Schema::new(vec![
@@ -93,9 +105,15 @@ fn large_and_view_strings_from_other_writers_are_accepted() {
             Field::new("extra", DataType::UInt32, true),
         ]);
         let extra = Arc::new(UInt32Array::from(vec![1, 2])) as ArrayRef;
-        write_raw(&path, RecordBatch::try_new(Arc::new(schema), vec![column, extra]).unwrap());
+        write_raw(
+            &path,
+            RecordBatch::try_new(Arc::new(schema), vec![column, extra]).unwrap(),
+        );
         let docs: Vec<CorpusDocument> = read_rows(&path).unwrap();
-        assert_eq!(docs.iter().map(|d| d.text.as_str()).collect::<Vec<_>>(), ["a b", "c"]);
+        assert_eq!(
+            docs.iter().map(|d| d.text.as_str()).collect::<Vec<_>>(),
+            ["a b", "c"]
+        );
     }
 }
 
@@ -105,17 +123,29 @@ fn readers_name_the_file_column_expected_and_found() {
     let path = dir.path().join("corpus.parquet");
     let schema = Schema::new(vec![Field::new("body", DataType::Utf8, false)]);
     let column = Arc::new(arrow_array::StringArray::from(vec!["x"])) as ArrayRef;
-    write_raw(&path, RecordBatch::try_new(Arc::new(schema), vec![column]).unwrap());
+    write_raw(
+        &path,
+        RecordBatch::try_new(Arc::new(schema), vec![column]).unwrap(),
+    );
     let message = read_rows::<CorpusDocument>(&path).unwrap_err().to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
-    assert!(message.contains("column `text` is missing; expected utf8 (the file has: body)"), "{message}");
+    assert!(
+        message.contains("column `text` is missing; expected utf8 (the file has: body)"),
+        "{message}"
+    );
 
     let path = dir.path().join("numbers.parquet");
     let schema = Schema::new(vec![Field::new("text", DataType::UInt32, false)]);
     let column = Arc::new(UInt32Array::from(vec![1])) as ArrayRef;
-    write_raw(&path, RecordBatch::try_new(Arc::new(schema), vec![column]).unwrap());
+    write_raw(
+        &path,
+        RecordBatch::try_new(Arc::new(schema), vec![column]).unwrap(),
+    );
     let message = read_rows::<CorpusDocument>(&path).unwrap_err().to_string();
-    assert!(message.contains("column `text` has type uint32; expected utf8"), "{message}");
+    assert!(
+        message.contains("column `text` has type uint32; expected utf8"),
+        "{message}"
+    );
 
     let path = dir.path().join("probes.parquet");
     let mut probe = Probe::to_batch(&[Probe {
@@ -133,7 +163,12 @@ fn readers_name_the_file_column_expected_and_found() {
     probe = RecordBatch::try_new(probe.schema(), columns).unwrap();
     write_raw(&path, probe);
     let message = read_rows::<Probe>(&path).unwrap_err().to_string();
-    assert!(message.contains("column `kind`, row 0: is `recall`; expected memorization, semantic or composition"), "{message}");
+    assert!(
+        message.contains(
+            "column `kind`, row 0: is `recall`; expected memorization, semantic or composition"
+        ),
+        "{message}"
+    );
 
     let path = dir.path().join("not-parquet.parquet");
     std::fs::write(&path, b"hello").unwrap();
@@ -148,7 +183,11 @@ fn unfinished_writes_leave_nothing_behind() {
     let mut writer = ArtifactWriter::<Knowledge>::create(&path).unwrap();
     writer.write(&knowledge()).unwrap();
     drop(writer);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a temporary file survived");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a temporary file survived"
+    );
 
     write_rows(&path, &knowledge()).unwrap();
     let names: Vec<String> = std::fs::read_dir(dir.path())

@@ -1,0 +1,58 @@
+//! The tables `fit` writes and `plot` reads (Chang et al. 2024 §4).
+
+use crate::flat::flat_artifact;
+
+flat_artifact! {
+    /// Mean effectivity of one scenario × probe kind in one run, with a bootstrap interval.
+    EffectivityRow = "effectivity" {
+        run_id: String,
+        scenario: String,
+        kind: String,
+        mean: f64,
+        ci_low: f64,
+        ci_high: f64,
+        probes: u32,
+        injections: u32,
+    }
+}
+
+flat_artifact! {
+    /// Mean retainability R(t) after the last injection's local acquisition maximum.
+    RetentionRow = "retention" {
+        run_id: String,
+        scenario: String,
+        kind: String,
+        t: u32,
+        mean: f64,
+        probes: u32,
+    }
+}
+
+flat_artifact! {
+    /// Least-squares fit of mean R against log10 t: the decay constant and where R reaches 0.
+    DecayRow = "decay" {
+        run_id: String,
+        scenario: String,
+        kind: String,
+        a: f64,
+        a_stderr: f64,
+        intercept: f64,
+        r_squared: f64,
+        x_intercept_log10_steps: f64,
+        x_intercept_log10_tokens: f64,
+        tokens_per_step: f64,
+        points: u32,
+    }
+}
+
+flat_artifact! {
+    /// Mean Δℓ = ℓ(t) − ℓ(first evaluation) per scenario × kind at every evaluated step.
+    TrajectoryRow = "trajectory" {
+        run_id: String,
+        scenario: String,
+        kind: String,
+        step: u32,
+        mean_delta: f64,
+        probes: u32,
+    }
+}

@@ -1,0 +1,203 @@
+//! `fit` on logprob series built so that every metric has a known value.
+
+use std::path::Path;
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use factlab_artifacts::{
+    read_rows, write_rows, DecayRow, EffectivityRow, Injection, LogprobRow, ProbeKind,
+    RetentionRow, TrajectoryRow,
+};
+
+const ONCE_SLOPES: [f64; 6] = [0.28, 0.29, 0.30, 0.31, 0.32, 3.0];
+
+fn injection(knowledge_id: u32, scenario: &str, exposure: u32, step: u32) -> Injection {
+    Injection {
+        knowledge_id,
+        scenario: scenario.into(),
+        exposure,
+        step,
+        row: knowledge_id,
+        variant: 0,
+        offset: 0,
+        length: 10,
+        text_tokens: 10,
+    }
+}
+
+/// Knowledge 0..6 are injected once at step 0: ℓ climbs to a maximum at step 3 (gain 1.0) and then
+/// loses a share `slope · log10 τ` of the gain τ steps later; the last probe forgets ten times
+/// faster and is the outlier. Knowledge 6 is injected at 0, 10 and 20 and gains 0.5 each time.
+fn fixture(dir: &Path) {
+    let mut injections: Vec<Injection> = (0..6).map(|k| injection(k, "once", 0, 100)).collect();
+    injections.extend((0..3).map(|i| injection(6, "duplicate", i, 100 + 10 * i)));
+    let mut rows = Vec::new();
+    let mut push = |probe_id: u32, knowledge_id: u32, step: u32, value: f64| {
+        rows.push(LogprobRow {
+            run_id: "mid".into(),
+            step,
+            probe_id,
+            knowledge_id,
+            kind: ProbeKind::Memorization,
+            target_logprob: value,
+            first_token_logprob: value,
+            target_tokens: 2,
+        })
+    };
+    for step in 0..=200u32 {
+        for (k, slope) in ONCE_SLOPES.iter().enumerate() {
+            let value = match step {
+                0 => -5.0,
+                1 => -4.5,
+                2 => -4.2,
+                s => -4.0 - slope * f64::from(s - 3).max(1.0).log10(),
+            };
+            push(k as u32, k as u32, step, value);
+        }
+        let exposures_before = [0, 10, 20].iter().filter(|&&t| t < step).count();
+        push(6, 6, step, -6.0 + 0.5 * exposures_before as f64);
+    }
+    write_rows(&dir.join("injections.parquet"), &injections).unwrap();
+    write_rows(&dir.join("logprobs.parquet"), &rows).unwrap();
+}
+
+fn run_fit(dir: &Path, out: &str, extra: &[&str]) -> std::process::Output {
+    Command::cargo_bin("fit")
+        .unwrap()
+        .args(["--logprobs"])
+        .arg(dir.join("logprobs.parquet"))
+        .arg("--injections")
+        .arg(dir.join("injections.parquet"))
+        .args([
+            "--window",
+            "5",
+            "--step-offset",
+            "100",
+            "--tokens-per-step",
+            "1000",
+            "-o",
+        ])
+        .arg(dir.join(out))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn metrics_match_the_constructed_series() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let output = run_fit(dir.path(), "fit", &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = dir.path().join("fit");
+
+    let effectivity: Vec<EffectivityRow> = read_rows(&out.join("effectivity.parquet")).unwrap();
+    let find = |scenario: &str| effectivity.iter().find(|r| r.scenario == scenario).unwrap();
+    let once = find("once");
+    assert!(
+        (once.mean - 1.0).abs() < 1e-12 && once.probes == 6 && once.injections == 6,
+        "{once:?}"
+    );
+    assert!((once.ci_low - 1.0).abs() < 1e-12 && (once.ci_high - 1.0).abs() < 1e-12);
+    let duplicate = find("duplicate");
+    assert!(
+        (duplicate.mean - 0.5).abs() < 1e-12 && duplicate.injections == 3,
+        "{duplicate:?}"
+    );
+
+    let decay: Vec<DecayRow> = read_rows(&out.join("decay.parquet")).unwrap();
+    let once = decay.iter().find(|d| d.scenario == "once").unwrap();
+    assert!(
+        (once.a - 0.30).abs() < 1e-9,
+        "the outlier was not filtered: {once:?}"
+    );
+    assert!(
+        (once.intercept - 1.0).abs() < 1e-9 && once.r_squared > 0.999_999,
+        "{once:?}"
+    );
+    assert!((once.x_intercept_log10_steps - 1.0 / 0.30).abs() < 1e-6);
+    assert!((once.x_intercept_log10_tokens - once.x_intercept_log10_steps - 3.0).abs() < 1e-9);
+
+    let retention: Vec<RetentionRow> = read_rows(&out.join("retention.parquet")).unwrap();
+    let at = |t: u32| {
+        retention
+            .iter()
+            .find(|r| r.scenario == "once" && r.t == t)
+            .unwrap()
+    };
+    assert_eq!(at(0).mean, 1.0);
+    assert!((at(100).mean - (1.0 - 0.30 * 2.0)).abs() < 1e-9 && at(100).probes == 5);
+
+    let trajectory: Vec<TrajectoryRow> = read_rows(&out.join("trajectory.parquet")).unwrap();
+    let dup = |step: u32| {
+        trajectory
+            .iter()
+            .find(|r| r.scenario == "duplicate" && r.step == step)
+            .unwrap()
+    };
+    assert_eq!(
+        (dup(0).mean_delta, dup(15).mean_delta, dup(200).mean_delta),
+        (0.0, 1.0, 1.5)
+    );
+
+    let summary = std::fs::read_to_string(out.join("fit.md")).unwrap();
+    assert!(
+        summary.contains("| mid | once | memorization | 1.0000 |"),
+        "{summary}"
+    );
+
+    // A filter loose enough to keep the outlier moves the decay constant to the mean slope.
+    let loose = run_fit(dir.path(), "loose", &["--iqr-factor", "1000"]);
+    assert!(loose.status.success());
+    let decay: Vec<DecayRow> = read_rows(&dir.path().join("loose/decay.parquet")).unwrap();
+    let mean_slope = ONCE_SLOPES.iter().sum::<f64>() / 6.0;
+    assert!((decay.iter().find(|d| d.scenario == "once").unwrap().a - mean_slope).abs() < 1e-9);
+}
+
+#[test]
+fn reruns_are_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    assert!(run_fit(dir.path(), "a", &[]).status.success());
+    assert!(run_fit(dir.path(), "b", &[]).status.success());
+    for file in [
+        "effectivity.parquet",
+        "retention.parquet",
+        "decay.parquet",
+        "trajectory.parquet",
+        "fit.md",
+    ] {
+        let a = std::fs::read(dir.path().join("a").join(file)).unwrap();
+        assert_eq!(
+            a,
+            std::fs::read(dir.path().join("b").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn misaligned_steps_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let output = Command::cargo_bin("fit")
+        .unwrap()
+        .arg("--logprobs")
+        .arg(dir.path().join("logprobs.parquet"))
+        .arg("--injections")
+        .arg(dir.path().join("injections.parquet"))
+        .args(["--step-offset", "500", "-o"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("injection step 100 is before --step-offset 500"),
+        "{stderr}"
+    );
+}
