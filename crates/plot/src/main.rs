@@ -1,0 +1,191 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use factlab_artifacts::{read_rows, DecayRow, EffectivityRow, RetentionRow, TrajectoryRow};
+use factlab_cli::Verbosity;
+use plot::{check_runs, injection_steps, save, EffectivityPanel, Fig2, Fig3, Fig4, Fig5};
+
+/// Figures of Chang et al. 2024 from `fit`'s tables: PREFIX.png, PREFIX.svg and PREFIX.md.
+#[derive(Parser)]
+#[command(
+    name = "plot",
+    version,
+    after_help = "\
+Examples:
+  plot fig3 --effectivity fit/effectivity.parquet --left early,mid,late --right small-mid,large-mid -o results/fig3/fig3
+  plot fig2 --trajectory fit/trajectory.parquet --injections shards/injections.parquet --run mid -o results/fig2/fig2
+  plot fig4 --retention fit/retention.parquet --decay fit/decay.parquet --run mid -o results/fig4/fig4
+  plot fig5 --retention fit/retention.parquet --decay fit/decay.parquet --runs batch-16,batch-4 -o results/fig5/fig5"
+)]
+struct Cli {
+    #[command(subcommand)]
+    figure: FigureCommand,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+#[derive(Subcommand)]
+enum FigureCommand {
+    /// Average effectivity per scenario × probe kind; left panel runs (stages), right panel runs (sizes).
+    Fig3 {
+        #[arg(long)]
+        effectivity: PathBuf,
+        /// Runs of the left panel, comma-separated (the paper: early, mid, late checkpoints).
+        #[arg(long, value_delimiter = ',', required = true)]
+        left: Vec<String>,
+        #[arg(long, default_value = "pretraining stage")]
+        left_title: String,
+        /// Runs of the right panel (the paper: two model sizes at the same stage).
+        #[arg(long, value_delimiter = ',')]
+        right: Vec<String>,
+        #[arg(long, default_value = "model size")]
+        right_title: String,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Mean Δℓ against step per probe kind, one panel per scenario, injections dotted.
+    Fig2 {
+        #[arg(long)]
+        trajectory: PathBuf,
+        #[arg(long)]
+        injections: PathBuf,
+        #[arg(long)]
+        run: String,
+        /// Subtracted from injection steps (as for `fit`).
+        #[arg(long, default_value_t = 0)]
+        step_offset: u32,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Mean retainability against log steps with the fitted decay lines, one panel per scenario.
+    Fig4 {
+        #[arg(long)]
+        retention: PathBuf,
+        #[arg(long)]
+        decay: PathBuf,
+        #[arg(long)]
+        run: String,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Retainability against tokens for runs of different batch size, fits extended to R = 0.
+    Fig5 {
+        #[arg(long)]
+        retention: PathBuf,
+        #[arg(long)]
+        decay: PathBuf,
+        #[arg(long, value_delimiter = ',', required = true)]
+        runs: Vec<String>,
+        #[arg(long, default_value = "duplicate")]
+        scenario: String,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    cli.verbosity.init_logging();
+    let written = match cli.figure {
+        FigureCommand::Fig3 {
+            effectivity,
+            left,
+            left_title,
+            right,
+            right_title,
+            output,
+        } => {
+            let rows: Vec<EffectivityRow> = read_rows(&effectivity)?;
+            check_runs(
+                &[left.clone(), right.clone()].concat(),
+                rows.iter().map(|r| r.run_id.as_str()),
+                &effectivity,
+            )?;
+            let mut panels = vec![EffectivityPanel {
+                title: left_title,
+                runs: left,
+            }];
+            if !right.is_empty() {
+                panels.push(EffectivityPanel {
+                    title: right_title,
+                    runs: right,
+                });
+            }
+            save(&Fig3 { panels, rows }, &output)?;
+            output
+        }
+        FigureCommand::Fig2 {
+            trajectory,
+            injections,
+            run,
+            step_offset,
+            output,
+        } => {
+            let rows: Vec<TrajectoryRow> = read_rows(&trajectory)?;
+            check_runs(
+                std::slice::from_ref(&run),
+                rows.iter().map(|r| r.run_id.as_str()),
+                &trajectory,
+            )?;
+            let rows = rows.into_iter().filter(|r| r.run_id == run).collect();
+            let injection_steps = injection_steps(&injections, step_offset)?;
+            save(
+                &Fig2 {
+                    run,
+                    rows,
+                    injection_steps,
+                },
+                &output,
+            )?;
+            output
+        }
+        FigureCommand::Fig4 {
+            retention,
+            decay,
+            run,
+            output,
+        } => {
+            let rows: Vec<RetentionRow> = read_rows(&retention)?;
+            check_runs(
+                std::slice::from_ref(&run),
+                rows.iter().map(|r| r.run_id.as_str()),
+                &retention,
+            )?;
+            let retention = rows.into_iter().filter(|r| r.run_id == run).collect();
+            let decay: Vec<DecayRow> = read_rows(&decay)?;
+            save(
+                &Fig4 {
+                    run,
+                    retention,
+                    decay,
+                },
+                &output,
+            )?;
+            output
+        }
+        FigureCommand::Fig5 {
+            retention,
+            decay,
+            runs,
+            scenario,
+            output,
+        } => {
+            let rows: Vec<RetentionRow> = read_rows(&retention)?;
+            check_runs(&runs, rows.iter().map(|r| r.run_id.as_str()), &retention)?;
+            let decay: Vec<DecayRow> = read_rows(&decay)?;
+            save(
+                &Fig5 {
+                    runs,
+                    scenario,
+                    retention: rows,
+                    decay,
+                },
+                &output,
+            )?;
+            output
+        }
+    };
+    tracing::info!("wrote {0}.png, {0}.svg and {0}.md", written.display());
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! `plot` draws every figure from metric tables and writes the plotted numbers beside it.
+
+use std::path::Path;
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use factlab_artifacts::{
+    write_rows, DecayRow, EffectivityRow, Injection, ProbeKind, RetentionRow, TrajectoryRow,
+};
+
+const SCENARIOS: [&str; 3] = ["paraphrase", "duplicate", "once"];
+
+/// Metric tables with distinct, recognisable values for runs `early`, `late`, `small`, `large`.
+fn tables(dir: &Path) {
+    let runs = ["early", "late", "small", "large"];
+    let mut effectivity = Vec::new();
+    let mut retention = Vec::new();
+    let mut decay = Vec::new();
+    let mut trajectory = Vec::new();
+    let mut injections = Vec::new();
+    for (r, run) in runs.iter().enumerate() {
+        for (s, scenario) in SCENARIOS.iter().enumerate() {
+            for (k, kind) in ProbeKind::ALL.iter().enumerate() {
+                let key = || {
+                    (
+                        run.to_string(),
+                        scenario.to_string(),
+                        kind.as_str().to_string(),
+                    )
+                };
+                let mean = 0.1 * (3 - k) as f64 + 0.01 * r as f64 + 0.001 * s as f64;
+                let (run_id, scenario_name, kind_name) = key();
+                effectivity.push(EffectivityRow {
+                    run_id,
+                    scenario: scenario_name,
+                    kind: kind_name,
+                    mean,
+                    ci_low: mean - 0.02,
+                    ci_high: mean + 0.02,
+                    probes: 40,
+                    injections: 400,
+                });
+                let a = 0.1 + 0.05 * k as f64 + 0.1 * r as f64;
+                for t in [0u32, 1, 2, 5, 10, 20, 50, 100] {
+                    let (run_id, scenario, kind) = key();
+                    let mean = if t == 0 {
+                        1.0
+                    } else {
+                        1.0 - a * (t as f64).log10()
+                    };
+                    retention.push(RetentionRow {
+                        run_id,
+                        scenario,
+                        kind,
+                        t,
+                        mean,
+                        probes: 40,
+                    });
+                }
+                let (run_id, scenario, kind) = key();
+                decay.push(DecayRow {
+                    run_id,
+                    scenario,
+                    kind,
+                    a,
+                    a_stderr: 0.01,
+                    intercept: 1.0,
+                    r_squared: 0.97,
+                    x_intercept_log10_steps: 1.0 / a,
+                    x_intercept_log10_tokens: 1.0 / a + 3.0,
+                    tokens_per_step: 1000.0 * (r + 1) as f64,
+                    points: 7,
+                });
+                for step in 0..60u32 {
+                    let (run_id, scenario, kind) = key();
+                    let mean_delta = mean * ((step / 10) as f64).min(3.0);
+                    trajectory.push(TrajectoryRow {
+                        run_id,
+                        scenario,
+                        kind,
+                        step,
+                        mean_delta,
+                        probes: 40,
+                    });
+                }
+            }
+            injections.push(Injection {
+                knowledge_id: s as u32,
+                scenario: scenario.to_string(),
+                exposure: 0,
+                step: 100 + 10 * s as u32,
+                row: 0,
+                variant: 0,
+                offset: 0,
+                length: 5,
+                text_tokens: 5,
+            });
+        }
+    }
+    write_rows(&dir.join("effectivity.parquet"), &effectivity).unwrap();
+    write_rows(&dir.join("retention.parquet"), &retention).unwrap();
+    write_rows(&dir.join("decay.parquet"), &decay).unwrap();
+    write_rows(&dir.join("trajectory.parquet"), &trajectory).unwrap();
+    write_rows(&dir.join("injections.parquet"), &injections).unwrap();
+}
+
+fn plot(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("plot")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (word(16), word(20))
+}
+
+#[test]
+fn every_figure_is_drawn_with_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    tables(dir.path());
+    let cases: [(&str, Vec<&str>, (u32, u32), &str); 4] = [
+        (
+            "fig3",
+            vec![
+                "--effectivity",
+                "effectivity.parquet",
+                "--left",
+                "early,late",
+                "--right",
+                "small,large",
+            ],
+            (1240, 460),
+            "| model size | large | once | composition | 0.1320 |",
+        ),
+        (
+            "fig2",
+            vec![
+                "--trajectory",
+                "trajectory.parquet",
+                "--injections",
+                "injections.parquet",
+                "--run",
+                "late",
+                "--step-offset",
+                "100",
+            ],
+            (900, 780),
+            "| duplicate | 59 | 0.9330 | 0.6330 | 0.3330 |",
+        ),
+        (
+            "fig4",
+            vec![
+                "--retention",
+                "retention.parquet",
+                "--decay",
+                "decay.parquet",
+                "--run",
+                "small",
+            ],
+            (1440, 420),
+            "| paraphrase | semantic | 0.3500 | 0.0100 | 0.970 | 2.86 | 7 |",
+        ),
+        (
+            "fig5",
+            vec![
+                "--retention",
+                "retention.parquet",
+                "--decay",
+                "decay.parquet",
+                "--runs",
+                "early,large",
+            ],
+            (1440, 420),
+            "| large | composition | 4000 | 0.5000 | 0.0100 | 5.00 |",
+        ),
+    ];
+    for (figure, args, size, row) in cases {
+        let prefix = format!("out/{figure}");
+        let mut full = vec![figure];
+        full.extend(args);
+        full.extend(["-o", &prefix]);
+        let output = plot(dir.path(), &full);
+        assert!(
+            output.status.success(),
+            "{figure}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let base = dir.path().join(&prefix);
+        assert_eq!(png_size(&base.with_extension("png")), size, "{figure}");
+        let svg = std::fs::read_to_string(base.with_extension("svg")).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("mem"),
+            "{figure} svg"
+        );
+        let table = std::fs::read_to_string(base.with_extension("md")).unwrap();
+        assert!(table.contains(row), "{figure}: `{row}` not in\n{table}");
+    }
+}
+
+#[test]
+fn unknown_runs_are_named_with_the_ones_present() {
+    let dir = tempfile::tempdir().unwrap();
+    tables(dir.path());
+    let output = plot(
+        dir.path(),
+        &[
+            "fig3",
+            "--effectivity",
+            "effectivity.parquet",
+            "--left",
+            "mid",
+            "-o",
+            "x",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("effectivity.parquet: no rows for run `mid`; runs in the file: early, large, late, small"), "{stderr}");
+}
