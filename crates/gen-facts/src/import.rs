@@ -21,9 +21,12 @@ const PROBE_FIELDS: [(ProbeKind, &str, &str); 3] = [
 fn read_text(path: &Path) -> Result<String> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).context("reading <stdin>")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading <stdin>")?;
     } else {
-        text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     }
     Ok(text)
 }
@@ -39,19 +42,29 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-fn string_list(entry: &serde_json::Map<String, Value>, field: &str, at: &str) -> Result<Vec<String>> {
+fn string_list(
+    entry: &serde_json::Map<String, Value>,
+    field: &str,
+    at: &str,
+) -> Result<Vec<String>> {
     let value = entry
         .get(field)
         .with_context(|| format!("{at}: field `{field}` is missing; expected a list of strings"))?;
-    let items = value
-        .as_array()
-        .with_context(|| format!("{at}: field `{field}` is {}; expected a list of strings", kind_of(value)))?;
+    let items = value.as_array().with_context(|| {
+        format!(
+            "{at}: field `{field}` is {}; expected a list of strings",
+            kind_of(value)
+        )
+    })?;
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
             item.as_str().map(str::to_string).with_context(|| {
-                format!("{at}: field `{field}`, item {i} is {}; expected a string", kind_of(item))
+                format!(
+                    "{at}: field `{field}`, item {i} is {}; expected a string",
+                    kind_of(item)
+                )
             })
         })
         .collect()
@@ -59,13 +72,20 @@ fn string_list(entry: &serde_json::Map<String, Value>, field: &str, at: &str) ->
 
 /// Parses the release into knowledge rows and probes. Ids are the entries' positions.
 pub fn import(path: &Path) -> Result<(Vec<Knowledge>, Vec<Probe>)> {
-    let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { display_path(path) };
+    let name = if path.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        display_path(path)
+    };
     let text = read_text(path)?;
-    let root: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{name}: not valid JSON"))?;
-    let entries = root
-        .as_array()
-        .with_context(|| format!("{name}: the top level is {}; expected a list of entries", kind_of(&root)))?;
+    let root: Value =
+        serde_json::from_str(&text).with_context(|| format!("{name}: not valid JSON"))?;
+    let entries = root.as_array().with_context(|| {
+        format!(
+            "{name}: the top level is {}; expected a list of entries",
+            kind_of(&root)
+        )
+    })?;
     if entries.is_empty() {
         bail!("{name}: the list of entries is empty");
     }
@@ -78,7 +98,10 @@ pub fn import(path: &Path) -> Result<(Vec<Knowledge>, Vec<Probe>)> {
         let context = match entry.get("train_context") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
             Some(Value::String(_)) => bail!("{at}: field `train_context` is empty"),
-            Some(other) => bail!("{at}: field `train_context` is {}; expected a string", kind_of(other)),
+            Some(other) => bail!(
+                "{at}: field `train_context` is {}; expected a string",
+                kind_of(other)
+            ),
             None => bail!("{at}: field `train_context` is missing; expected a string"),
         };
         let paraphrases = match entry.get("paraphrases") {

@@ -26,7 +26,6 @@ const CHUNK: usize = 2048;
 
 pub const FICTIONAL_DATASET: &str = "fictional";
 
-
 fn world(data: Option<&Path>) -> Result<World> {
     match data {
         Some(dir) => World::load(dir),
@@ -50,10 +49,18 @@ pub struct FictionalSummary {
     pub probes: u64,
 }
 
-pub fn generate_fictional(options: &FictionalOptions, progress: &ProgressBar) -> Result<FictionalSummary> {
+pub fn generate_fictional(
+    options: &FictionalOptions,
+    progress: &ProgressBar,
+) -> Result<FictionalSummary> {
     let world = world(options.data.as_deref())?;
     let mut subjects = SubjectSequence::new(&world, NameSpace::Knowledge, options.seed);
-    let paragraphs = Paragraphs::new(&world, NameSpace::Knowledge, options.seed, options.shape.clone());
+    let paragraphs = Paragraphs::new(
+        &world,
+        NameSpace::Knowledge,
+        options.seed,
+        options.shape.clone(),
+    );
     let mut knowledge_out = ArtifactWriter::<Knowledge>::create(&options.output)?;
     let mut probes_out = match &options.probes {
         Some(path) => Some(ArtifactWriter::<Probe>::create(path)?),
@@ -66,8 +73,14 @@ pub fn generate_fictional(options: &FictionalOptions, progress: &ProgressBar) ->
     };
     let mut next_id = 0u32;
     while next_id < options.count {
-        let chunk: Vec<(u32, paragraph::Subject)> = (next_id..options.count.min(next_id + CHUNK as u32))
-            .map(|id| (id, subjects.next().expect("the subject sequence never ends")))
+        let chunk: Vec<(u32, paragraph::Subject)> = (next_id
+            ..options.count.min(next_id + CHUNK as u32))
+            .map(|id| {
+                (
+                    id,
+                    subjects.next().expect("the subject sequence never ends"),
+                )
+            })
             .collect();
         next_id += chunk.len() as u32;
         let generated = chunk
@@ -119,12 +132,23 @@ pub fn approximate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
 
-pub fn generate_background(options: &BackgroundOptions, progress: &ProgressBar) -> Result<BackgroundSummary> {
+pub fn generate_background(
+    options: &BackgroundOptions,
+    progress: &ProgressBar,
+) -> Result<BackgroundSummary> {
     let world = world(options.data.as_deref())?;
     let mut subjects = SubjectSequence::new(&world, NameSpace::Background, options.seed);
-    let paragraphs = Paragraphs::new(&world, NameSpace::Background, options.seed, ParagraphShape::default());
+    let paragraphs = Paragraphs::new(
+        &world,
+        NameSpace::Background,
+        options.seed,
+        ParagraphShape::default(),
+    );
     let mut out = ArtifactWriter::<CorpusDocument>::create(&options.output)?;
-    let mut summary = BackgroundSummary { documents: 0, bytes: 0 };
+    let mut summary = BackgroundSummary {
+        documents: 0,
+        bytes: 0,
+    };
     let mut tokens = 0u64;
     let done = |documents: u64, tokens: u64| match options.size {
         CorpusSize::Documents(n) => documents >= n,
@@ -136,8 +160,9 @@ pub fn generate_background(options: &BackgroundOptions, progress: &ProgressBar) 
             CorpusSize::Documents(n) => (n - first).min(CHUNK as u64),
             CorpusSize::Tokens(_) => CHUNK as u64,
         };
-        let chunk: Vec<(u64, paragraph::Subject)> =
-            (first..first + count).map(|i| (i, subjects.next().expect("endless"))).collect();
+        let chunk: Vec<(u64, paragraph::Subject)> = (first..first + count)
+            .map(|i| (i, subjects.next().expect("endless")))
+            .collect();
         let mut documents: Vec<CorpusDocument> = chunk
             .par_iter()
             .map(|(index, subject)| CorpusDocument {

@@ -4,18 +4,23 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use factlab_cli::Verbosity;
 use gen_facts::{
-    generate_background, generate_fictional, import_fictional_knowledge, BackgroundOptions, CorpusSize,
-    FictionalOptions, ImportOptions, ParagraphShape,
+    generate_background, generate_fictional, import_fictional_knowledge, BackgroundOptions,
+    CorpusSize, FictionalOptions, ImportOptions, ParagraphShape,
 };
 
 /// Generate the knowledge to inject and the corpus to inject it into.
 #[derive(Parser)]
-#[command(name = "gen-facts", version, about, after_help = "\
+#[command(
+    name = "gen-facts",
+    version,
+    about,
+    after_help = "\
 Examples:
   gen-facts fictional -n 120 --seed 1 -o knowledge.parquet --probes probes.parquet
   gen-facts background --tokens 2000000 --seed 1 -o corpus.parquet
   gen-facts import-fictional-knowledge fictional_knowledge.json -o knowledge.parquet --probes probes.parquet
-  gen-facts fictional -n 40 -o - | inject ...        (`-` writes Parquet to stdout)")]
+  gen-facts fictional -n 40 -o - | inject ...        (`-` writes Parquet to stdout)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -128,12 +133,32 @@ fn main() -> Result<()> {
                 _ => bail!("give exactly one of --documents and --tokens"),
             };
             let bar = cli.verbosity.progress(total, "documents");
-            let summary = generate_background(&BackgroundOptions { size, seed, data, output }, &bar)?;
+            let summary = generate_background(
+                &BackgroundOptions {
+                    size,
+                    seed,
+                    data,
+                    output,
+                },
+                &bar,
+            )?;
             bar.finish_and_clear();
-            tracing::info!("wrote {} documents ({} bytes)", summary.documents, summary.bytes);
+            tracing::info!(
+                "wrote {} documents ({} bytes)",
+                summary.documents,
+                summary.bytes
+            );
         }
-        Command::ImportFictionalKnowledge { input, output, probes } => {
-            let summary = import_fictional_knowledge(&ImportOptions { input, output, probes })?;
+        Command::ImportFictionalKnowledge {
+            input,
+            output,
+            probes,
+        } => {
+            let summary = import_fictional_knowledge(&ImportOptions {
+                input,
+                output,
+                probes,
+            })?;
             tracing::info!(
                 "imported {} paragraphs, {} paraphrases, {} probes",
                 summary.paragraphs,

@@ -216,7 +216,12 @@ impl<'a> Paragraphs<'a> {
         for &i in &cloze {
             let cut = sentences[i].len() - facts[i].object.len() - 2; // drops " {o}."
             let prompt = sentences[i][..cut].to_string();
-            push(ProbeKind::Memorization, prompt, &facts[i].object, vec![self.triple(subject, &facts[i])]);
+            push(
+                ProbeKind::Memorization,
+                prompt,
+                &facts[i].object,
+                vec![self.triple(subject, &facts[i])],
+            );
         }
         for &i in &cloze {
             let reworded = self.sentence(subject, &facts[i], self.other_template(&facts[i], rng));
@@ -230,9 +235,12 @@ impl<'a> Paragraphs<'a> {
         }
 
         let relation = |f: &Fact| &self.world.relations[f.relation];
-        let askable: Vec<usize> = (0..facts.len()).filter(|&i| relation(&facts[i]).question.is_some()).collect();
-        let describable: Vec<usize> =
-            (0..facts.len()).filter(|&i| relation(&facts[i]).descriptor.is_some()).collect();
+        let askable: Vec<usize> = (0..facts.len())
+            .filter(|&i| relation(&facts[i]).question.is_some())
+            .collect();
+        let describable: Vec<usize> = (0..facts.len())
+            .filter(|&i| relation(&facts[i]).descriptor.is_some())
+            .collect();
         if askable.len() < per_kind || describable.len() < 2 {
             bail!(
                 "entity `{}`: too few relations with a question ({}) or descriptor ({}) for {per_kind} composition probes",
@@ -266,16 +274,25 @@ impl<'a> Paragraphs<'a> {
                 ProbeKind::Composition,
                 capitalise_first(&question),
                 &facts[asked].object,
-                vec![self.triple(subject, &facts[via]), self.triple(subject, &facts[asked])],
+                vec![
+                    self.triple(subject, &facts[via]),
+                    self.triple(subject, &facts[asked]),
+                ],
             );
         }
         Ok(probes)
     }
 
     /// The knowledge row and its probes for paragraph `id`.
-    pub fn knowledge(&self, id: u32, subject: &Subject, dataset: &str) -> Result<(Knowledge, Vec<Probe>)> {
+    pub fn knowledge(
+        &self,
+        id: u32,
+        subject: &Subject,
+        dataset: &str,
+    ) -> Result<(Knowledge, Vec<Probe>)> {
         let index = id as u64;
-        let (facts, sentences) = self.facts(subject, &mut Rng::derive(self.seed, &[STREAM_FACTS, index]));
+        let (facts, sentences) =
+            self.facts(subject, &mut Rng::derive(self.seed, &[STREAM_FACTS, index]));
         let mut rng = Rng::derive(self.seed, &[STREAM_PARAPHRASE, index]);
         let paraphrases = (0..self.shape.paraphrases)
             .map(|_| self.paraphrase(subject, &facts, &mut rng))
@@ -297,7 +314,10 @@ impl<'a> Paragraphs<'a> {
 
     /// A background document: a paragraph about a subject, without paraphrases or probes.
     pub fn document(&self, index: u64, subject: &Subject) -> String {
-        let (_, sentences) = self.facts(subject, &mut Rng::derive(self.seed, &[STREAM_BACKGROUND, index]));
+        let (_, sentences) = self.facts(
+            subject,
+            &mut Rng::derive(self.seed, &[STREAM_BACKGROUND, index]),
+        );
         sentences.join(" ")
     }
 }

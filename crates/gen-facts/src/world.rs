@@ -175,15 +175,23 @@ impl World {
         let mut entity_types = Vec::new();
         for t in &data.entity_types {
             if !names.kinds.contains_key(&t.name_kind) {
-                bail!("entity type `{}`: unknown name kind `{}`", t.id, t.name_kind);
+                bail!(
+                    "entity type `{}`: unknown name kind `{}`",
+                    t.id,
+                    t.name_kind
+                );
             }
-            let applies = |spec: &RelationSpec| spec.subjects.iter().any(|s| s == "*" || *s == t.id);
+            let applies =
+                |spec: &RelationSpec| spec.subjects.iter().any(|s| s == "*" || *s == t.id);
             let opening = data
                 .relations
                 .iter()
                 .position(|r| r.id == t.opening && applies(r))
                 .with_context(|| {
-                    format!("entity type `{}`: opening relation `{}` is not one of its relations", t.id, t.opening)
+                    format!(
+                        "entity type `{}`: opening relation `{}` is not one of its relations",
+                        t.id, t.opening
+                    )
                 })?;
             let mut indices = vec![opening];
             indices.extend(
@@ -215,13 +223,22 @@ fn check_relation(spec: &RelationSpec, names: &NameData) -> Result<Relation> {
         bail!("{}: unknown object name kind `{}`", context(), spec.object);
     }
     if spec.sentences.len() < 2 {
-        bail!("{}: needs at least 2 sentence templates (semantic probes reword the fact)", context());
+        bail!(
+            "{}: needs at least 2 sentence templates (semantic probes reword the fact)",
+            context()
+        );
     }
     let mut sentences = Vec::new();
     for text in &spec.sentences {
         let t = Template::parse(text).with_context(context)?;
-        if t.count(&Part::Subject) != 1 || t.count(&Part::Object) != 1 || t.count(&Part::Descriptor) != 0 {
-            bail!("{}: sentence `{text}` must contain {{s}} and {{o}} once each", context());
+        if t.count(&Part::Subject) != 1
+            || t.count(&Part::Object) != 1
+            || t.count(&Part::Descriptor) != 0
+        {
+            bail!(
+                "{}: sentence `{text}` must contain {{s}} and {{o}} once each",
+                context()
+            );
         }
         if !text.ends_with(" {o}.") {
             bail!("{}: sentence `{text}` must end with \" {{o}}.\"", context());
@@ -231,8 +248,14 @@ fn check_relation(spec: &RelationSpec, names: &NameData) -> Result<Relation> {
     let descriptor = match &spec.descriptor {
         Some(text) => {
             let t = Template::parse(text).with_context(context)?;
-            if t.count(&Part::Object) != 1 || t.count(&Part::Subject) != 0 || t.count(&Part::Descriptor) != 0 {
-                bail!("{}: descriptor `{text}` must contain {{o}} once and no {{s}} or {{d}}", context());
+            if t.count(&Part::Object) != 1
+                || t.count(&Part::Subject) != 0
+                || t.count(&Part::Descriptor) != 0
+            {
+                bail!(
+                    "{}: descriptor `{text}` must contain {{o}} once and no {{s}} or {{d}}",
+                    context()
+                );
             }
             Some(t)
         }
@@ -241,8 +264,14 @@ fn check_relation(spec: &RelationSpec, names: &NameData) -> Result<Relation> {
     let question = match &spec.question {
         Some(text) => {
             let t = Template::parse(text).with_context(context)?;
-            if t.count(&Part::Descriptor) != 1 || t.count(&Part::Subject) != 0 || t.count(&Part::Object) != 0 {
-                bail!("{}: question `{text}` must contain {{d}} once and no {{s}} or {{o}}", context());
+            if t.count(&Part::Descriptor) != 1
+                || t.count(&Part::Subject) != 0
+                || t.count(&Part::Object) != 0
+            {
+                bail!(
+                    "{}: question `{text}` must contain {{d}} once and no {{s}} or {{o}}",
+                    context()
+                );
             }
             if text.ends_with(' ') {
                 bail!("{}: question `{text}` must not end with a space", context());

@@ -29,21 +29,36 @@ fn run_err(command: &mut Command) -> String {
 }
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 #[test]
 fn fictional_writes_the_papers_counts() {
     let dir = tempfile::tempdir().unwrap();
     let (k, p) = (dir.path().join("k.parquet"), dir.path().join("p.parquet"));
-    run_ok(gen_facts().args(["fictional", "-n", "120", "--seed", "1", "-o"]).arg(&k).arg("--probes").arg(&p));
+    run_ok(
+        gen_facts()
+            .args(["fictional", "-n", "120", "--seed", "1", "-o"])
+            .arg(&k)
+            .arg("--probes")
+            .arg(&p),
+    );
     let knowledge: Vec<Knowledge> = read_rows(&k).unwrap();
     let probes: Vec<Probe> = read_rows(&p).unwrap();
     assert_eq!(knowledge.len(), 120);
-    assert_eq!(knowledge.iter().map(|k| k.paraphrases.len()).sum::<usize>(), 1080);
+    assert_eq!(
+        knowledge.iter().map(|k| k.paraphrases.len()).sum::<usize>(),
+        1080
+    );
     assert_eq!(probes.len(), 1800);
     for kind in ProbeKind::ALL {
-        assert_eq!(probes.iter().filter(|p| p.kind == kind).count(), 600, "{kind:?}");
+        assert_eq!(
+            probes.iter().filter(|p| p.kind == kind).count(),
+            600,
+            "{kind:?}"
+        );
     }
     let ids: Vec<u32> = knowledge.iter().map(|k| k.id).collect();
     assert_eq!(ids, (0..120).collect::<Vec<_>>());
@@ -76,7 +91,11 @@ fn same_seed_gives_identical_bytes_whatever_the_thread_count() {
     assert!(outputs[0] == outputs[1] && outputs[1] == outputs[2]);
 
     let other = dir.path().join("other.parquet");
-    run_ok(gen_facts().args(["fictional", "-n", "2100", "--seed", "8", "-o"]).arg(&other));
+    run_ok(
+        gen_facts()
+            .args(["fictional", "-n", "2100", "--seed", "8", "-o"])
+            .arg(&other),
+    );
     assert_ne!(std::fs::read(&other).unwrap(), outputs[0][0]);
 }
 
@@ -84,18 +103,33 @@ fn same_seed_gives_identical_bytes_whatever_the_thread_count() {
 fn background_token_budget_is_met_and_not_far_exceeded() {
     let dir = tempfile::tempdir().unwrap();
     let c = dir.path().join("c.parquet");
-    run_ok(gen_facts().args(["background", "--tokens", "50000", "-o"]).arg(&c));
+    run_ok(
+        gen_facts()
+            .args(["background", "--tokens", "50000", "-o"])
+            .arg(&c),
+    );
     let docs: Vec<CorpusDocument> = read_rows(&c).unwrap();
-    let tokens: u64 = docs.iter().map(|d| gen_facts::approximate_tokens(&d.text)).sum();
+    let tokens: u64 = docs
+        .iter()
+        .map(|d| gen_facts::approximate_tokens(&d.text))
+        .sum();
     let last = gen_facts::approximate_tokens(&docs.last().unwrap().text);
-    assert!(tokens >= 50_000 && tokens - last < 50_000, "{tokens} tokens in {} documents", docs.len());
+    assert!(
+        tokens >= 50_000 && tokens - last < 50_000,
+        "{tokens} tokens in {} documents",
+        docs.len()
+    );
 }
 
 #[test]
 fn stdout_output_equals_file_output() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("k.parquet");
-    run_ok(gen_facts().args(["fictional", "-n", "30", "--seed", "3", "-o"]).arg(&file));
+    run_ok(
+        gen_facts()
+            .args(["fictional", "-n", "30", "--seed", "3", "-o"])
+            .arg(&file),
+    );
     let piped = run_ok(gen_facts().args(["fictional", "-n", "30", "--seed", "3", "-o", "-", "-q"]));
     assert_eq!(piped, std::fs::read(&file).unwrap());
 }
@@ -119,7 +153,10 @@ fn import_reads_the_release_format_from_a_file_or_stdin() {
     assert_eq!(knowledge[0].paraphrases.len(), 1);
     assert!(knowledge[1].paraphrases.is_empty());
     assert_eq!(probes.len(), 15 + 5);
-    let composition: Vec<&Probe> = probes.iter().filter(|p| p.kind == ProbeKind::Composition).collect();
+    let composition: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.kind == ProbeKind::Composition)
+        .collect();
     assert_eq!(composition[4].target, "Tarnel and Quessary");
     assert_eq!(composition[5].knowledge_id, 1);
     for probe in probes.iter().filter(|p| p.kind == ProbeKind::Memorization) {
@@ -147,25 +184,63 @@ fn malformed_release_files_name_the_entry_and_field() {
         "gen_input": ["A"], "gen_target": ["B"], "hard_gen_input": ["A"], "hard_gen_target": ["B"]}"#;
     let cases = [
         ("not json", "not valid JSON".to_string()),
-        (r#"{"train_context": "x"}"#, "the top level is an object; expected a list".to_string()),
+        (
+            r#"{"train_context": "x"}"#,
+            "the top level is an object; expected a list".to_string(),
+        ),
         ("[]", "the list of entries is empty".to_string()),
-        (&*format!("[{good}, 3]"), "entry 1 is a number; expected an object".to_string()),
-        (&*good.replace(r#""train_context": "A B.","#, "").replace('{', "[{").replace("\"]}", "\"]}]"),
-            "entry 0: field `train_context` is missing".to_string()),
-        (&*format!("[{}]", good.replace(r#""mem_target": ["B"]"#, r#""mem_target": "B""#)),
-            "entry 0: field `mem_target` is a string; expected a list of strings".to_string()),
-        (&*format!("[{}]", good.replace(r#""gen_target": ["B"]"#, r#""gen_target": ["B", "C"]"#)),
-            "entry 0: `gen_input` has 1 items but `gen_target` has 2".to_string()),
-        (&*format!("[{}]", good.replace(r#""hard_gen_input": ["A"]"#, r#""hard_gen_input": [7]"#)),
-            "entry 0: field `hard_gen_input`, item 0 is a number; expected a string".to_string()),
+        (
+            &*format!("[{good}, 3]"),
+            "entry 1 is a number; expected an object".to_string(),
+        ),
+        (
+            &*good
+                .replace(r#""train_context": "A B.","#, "")
+                .replace('{', "[{")
+                .replace("\"]}", "\"]}]"),
+            "entry 0: field `train_context` is missing".to_string(),
+        ),
+        (
+            &*format!(
+                "[{}]",
+                good.replace(r#""mem_target": ["B"]"#, r#""mem_target": "B""#)
+            ),
+            "entry 0: field `mem_target` is a string; expected a list of strings".to_string(),
+        ),
+        (
+            &*format!(
+                "[{}]",
+                good.replace(r#""gen_target": ["B"]"#, r#""gen_target": ["B", "C"]"#)
+            ),
+            "entry 0: `gen_input` has 1 items but `gen_target` has 2".to_string(),
+        ),
+        (
+            &*format!(
+                "[{}]",
+                good.replace(r#""hard_gen_input": ["A"]"#, r#""hard_gen_input": [7]"#)
+            ),
+            "entry 0: field `hard_gen_input`, item 0 is a number; expected a string".to_string(),
+        ),
     ];
     for (i, (json, expected)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("bad{i}.json"));
         std::fs::write(&path, json).unwrap();
         let out = dir.path().join(format!("out{i}.parquet"));
-        let stderr = run_err(gen_facts().arg("import-fictional-knowledge").arg(&path).arg("-o").arg(&out));
-        assert!(stderr.contains(expected.as_str()), "case {i}: expected `{expected}` in: {stderr}");
-        assert!(stderr.contains(&path.display().to_string()), "case {i} does not name the file: {stderr}");
+        let stderr = run_err(
+            gen_facts()
+                .arg("import-fictional-knowledge")
+                .arg(&path)
+                .arg("-o")
+                .arg(&out),
+        );
+        assert!(
+            stderr.contains(expected.as_str()),
+            "case {i}: expected `{expected}` in: {stderr}"
+        );
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "case {i} does not name the file: {stderr}"
+        );
         assert!(!out.exists(), "case {i} left an output behind");
     }
 }
@@ -173,7 +248,11 @@ fn malformed_release_files_name_the_entry_and_field() {
 #[test]
 fn bad_arguments_and_data_files_are_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let stderr = run_err(gen_facts().args(["background", "-o"]).arg(dir.path().join("c.parquet")));
+    let stderr = run_err(
+        gen_facts()
+            .args(["background", "-o"])
+            .arg(dir.path().join("c.parquet")),
+    );
     assert!(stderr.contains("--documents"), "{stderr}");
 
     let data = dir.path().join("data");
@@ -183,7 +262,10 @@ fn bad_arguments_and_data_files_are_reported() {
     let relations = std::fs::read_to_string(bundled.join("relations.toml")).unwrap();
     std::fs::write(
         data.join("relations.toml"),
-        relations.replace("\"{s} was named after {o}.\"", "\"{s} was named after {o} long ago.\""),
+        relations.replace(
+            "\"{s} was named after {o}.\"",
+            "\"{s} was named after {o} long ago.\"",
+        ),
     )
     .unwrap();
     let stderr = run_err(
@@ -193,6 +275,9 @@ fn bad_arguments_and_data_files_are_reported() {
             .arg("--data")
             .arg(&data),
     );
-    assert!(stderr.contains("relation `named_after`") && stderr.contains("must end with"), "{stderr}");
+    assert!(
+        stderr.contains("relation `named_after`") && stderr.contains("must end with"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("k.parquet").exists());
 }

@@ -46,61 +46,126 @@ fn sentences(text: &str) -> Vec<&str> {
 #[test]
 fn paragraphs_and_probes_have_the_papers_properties() {
     let (knowledge, probes, background) = generate(300);
-    let types: HashSet<&str> = knowledge.iter().filter_map(|k| k.entity_type.as_deref()).collect();
+    let types: HashSet<&str> = knowledge
+        .iter()
+        .filter_map(|k| k.entity_type.as_deref())
+        .collect();
     assert_eq!(types.len(), 5, "entity types seen: {types:?}");
-    let subjects: HashSet<&str> = knowledge.iter().filter_map(|k| k.entity.as_deref()).collect();
+    let subjects: HashSet<&str> = knowledge
+        .iter()
+        .filter_map(|k| k.entity.as_deref())
+        .collect();
     assert_eq!(subjects.len(), knowledge.len(), "entity names repeat");
 
     for k in &knowledge {
         let words = k.text.split_whitespace().count();
-        assert!((250..=500).contains(&words), "paragraph {} has {words} words", k.id);
+        assert!(
+            (250..=500).contains(&words),
+            "paragraph {} has {words} words",
+            k.id
+        );
         let sentences = sentences(&k.text);
-        assert!(sentences.len() >= 20, "paragraph {} has {} sentences", k.id, sentences.len());
+        assert!(
+            sentences.len() >= 20,
+            "paragraph {} has {} sentences",
+            k.id,
+            sentences.len()
+        );
         assert_eq!(sentences.len(), k.facts.len());
         let entity = k.entity.as_deref().unwrap();
         for (sentence, fact) in sentences.iter().zip(&k.facts) {
-            assert!(sentence.ends_with(&format!(" {}.", fact.object)), "`{sentence}` does not end with its entity");
-            assert!(sentence.contains(entity), "`{sentence}` does not name {entity}");
+            assert!(
+                sentence.ends_with(&format!(" {}.", fact.object)),
+                "`{sentence}` does not end with its entity"
+            );
+            assert!(
+                sentence.contains(entity),
+                "`{sentence}` does not name {entity}"
+            );
         }
         for text in std::iter::once(&k.text).chain(&k.paraphrases) {
             for word in text.split(|c: char| !c.is_alphanumeric()) {
-                assert!(!PRONOUNS.contains(&word.to_lowercase().as_str()), "pronoun `{word}` in paragraph {}", k.id);
+                assert!(
+                    !PRONOUNS.contains(&word.to_lowercase().as_str()),
+                    "pronoun `{word}` in paragraph {}",
+                    k.id
+                );
             }
         }
         assert_eq!(k.paraphrases.len(), 9);
         let distinct: HashSet<&String> = k.paraphrases.iter().chain([&k.text]).collect();
-        assert_eq!(distinct.len(), 10, "paragraph {} has repeated paraphrases", k.id);
+        assert_eq!(
+            distinct.len(),
+            10,
+            "paragraph {} has repeated paraphrases",
+            k.id
+        );
     }
 
     for k in &knowledge {
         let own: Vec<&Probe> = probes.iter().filter(|p| p.knowledge_id == k.id).collect();
-        let of = |kind| own.iter().copied().filter(move |p| p.kind == kind).collect::<Vec<_>>();
-        let (memorization, semantic, composition) =
-            (of(ProbeKind::Memorization), of(ProbeKind::Semantic), of(ProbeKind::Composition));
-        assert_eq!((memorization.len(), semantic.len(), composition.len()), (5, 5, 5));
+        let of = |kind| {
+            own.iter()
+                .copied()
+                .filter(move |p| p.kind == kind)
+                .collect::<Vec<_>>()
+        };
+        let (memorization, semantic, composition) = (
+            of(ProbeKind::Memorization),
+            of(ProbeKind::Semantic),
+            of(ProbeKind::Composition),
+        );
+        assert_eq!(
+            (memorization.len(), semantic.len(), composition.len()),
+            (5, 5, 5)
+        );
         for (m, s) in memorization.iter().zip(&semantic) {
-            assert!(k.text.contains(&format!("{} {}", m.prompt, m.target)), "{m:?}");
+            assert!(
+                k.text.contains(&format!("{} {}", m.prompt, m.target)),
+                "{m:?}"
+            );
             assert_eq!(m.target, s.target);
             assert_ne!(m.prompt, s.prompt);
-            assert!(!k.text.contains(&format!("{} {}", s.prompt, s.target)), "semantic probe copies the paragraph: {s:?}");
+            assert!(
+                !k.text.contains(&format!("{} {}", s.prompt, s.target)),
+                "semantic probe copies the paragraph: {s:?}"
+            );
             assert_eq!(m.facts.len(), 1);
         }
         for c in &composition {
             assert!(c.target.split_whitespace().count() <= 5, "{c:?}");
-            assert!(c.facts.len() >= 2 && c.facts.iter().all(|f| k.facts.contains(f)), "{c:?}");
-            assert!(!c.prompt.contains(k.entity.as_deref().unwrap()), "composition names the entity: {c:?}");
+            assert!(
+                c.facts.len() >= 2 && c.facts.iter().all(|f| k.facts.contains(f)),
+                "{c:?}"
+            );
+            assert!(
+                !c.prompt.contains(k.entity.as_deref().unwrap()),
+                "composition names the entity: {c:?}"
+            );
         }
         for probe in &own {
             for paraphrase in &k.paraphrases {
-                assert!(paraphrase.contains(&probe.target), "paraphrase of {} lacks `{}`", k.id, probe.target);
+                assert!(
+                    paraphrase.contains(&probe.target),
+                    "paraphrase of {} lacks `{}`",
+                    k.id,
+                    probe.target
+                );
             }
         }
     }
 
     // Background documents talk about other entities: no knowledge name occurs in them as a word.
-    let corpus: String = background.iter().map(|d| d.text.as_str()).collect::<Vec<_>>().join(" ");
+    let corpus: String = background
+        .iter()
+        .map(|d| d.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
     let corpus_words: HashSet<&str> = corpus.split(|c: char| !c.is_alphanumeric()).collect();
-    for name in knowledge.iter().flat_map(|k| k.facts.iter().flat_map(|f| [&f.subject, &f.object])) {
+    for name in knowledge
+        .iter()
+        .flat_map(|k| k.facts.iter().flat_map(|f| [&f.subject, &f.object]))
+    {
         let longest_word = name.split(' ').max_by_key(|w| w.len()).unwrap();
         if !corpus_words.contains(longest_word) {
             continue;
@@ -110,6 +175,9 @@ fn paragraphs_and_probes_have_the_papers_properties() {
             let after = corpus[at + name.len()..].chars().next();
             !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
         });
-        assert!(!whole_word, "`{name}` occurs in both the knowledge and the background corpus");
+        assert!(
+            !whole_word,
+            "`{name}` occurs in both the knowledge and the background corpus"
+        );
     }
 }

@@ -129,7 +129,9 @@ fn png_size(path: &Path) -> (u32, u32) {
 fn every_figure_is_drawn_with_its_table() {
     let dir = tempfile::tempdir().unwrap();
     tables(dir.path());
-    let cases: [(&str, Vec<&str>, (u32, u32), &str); 4] = [
+    // figure, its arguments, the PNG's size, a row its table must hold
+    type Case<'a> = (&'a str, Vec<&'a str>, (u32, u32), &'a str);
+    let cases: [Case; 4] = [
         (
             "fig3",
             vec![
