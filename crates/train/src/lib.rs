@@ -1,0 +1,12 @@
+//! `train`: trains the factlab model on shards written by `inject` — from scratch, continued
+//! from a checkpoint as in Chang et al. 2024 (`--init`, optionally constant LR, fresh optimizer,
+//! steps from 0), or resumed exactly after a kill (`--resume`) — and scores probes at scheduled
+//! steps into `logprobs.parquet`.
+
+pub mod cli;
+mod data;
+pub mod run;
+pub mod steps;
+
+pub use cli::Cli;
+pub use run::{RunConfig, Session, Start, TrainState};

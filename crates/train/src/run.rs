@@ -1,0 +1,422 @@
+//! The training loop: fresh, continued from a checkpoint (`--init`), or resumed exactly.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use factlab_artifacts::{
+    read_rows, write_rows, LogprobRow, Probe, ShardManifest, ShardRow, TrainLogRow,
+};
+use factlab_model::checkpoint::{self, step_folder_name};
+use factlab_model::{
+    encode_probes, ids_tensor, score_probes, AdamW, AdamWConfig, EncodedProbe, Llama, ModelConfig,
+    Params,
+};
+use factlab_rng::Rng;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use crate::data::ShardStream;
+use crate::steps::LrSchedule;
+
+pub const TRAIN_LOG_FILE: &str = "train-log.parquet";
+pub const LOGPROBS_FILE: &str = "logprobs.parquet";
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub const STATE_FILE: &str = "state.json";
+const STATE_FORMAT: &str = "factlab-train-state/1";
+
+/// Everything that defines a run; stored in every checkpoint so `--resume` needs nothing else.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The shard folder's `manifest.json`.
+    pub shards: PathBuf,
+    pub out: PathBuf,
+    pub run_id: String,
+    pub model: ModelConfig,
+    pub seed: u64,
+    pub optimizer: AdamWConfig,
+    /// Global gradient-norm clip; 0 turns clipping off.
+    pub grad_clip: f64,
+    pub lr: LrSchedule,
+    /// Rows per forward/backward pass; gradients of the batch's micro-batches are summed so the
+    /// shards' batch is the optimizer batch.
+    pub micro_batch: usize,
+    /// The run stops when its step count reaches this.
+    pub end_step: u32,
+    pub save_every: Option<u32>,
+    pub save_at: Vec<u32>,
+    pub probes: Option<PathBuf>,
+    pub eval_at: Vec<u32>,
+    pub eval_batch: usize,
+    pub device: String,
+}
+
+/// `state.json` of a checkpoint: where every counter stands after `step` updates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainState {
+    pub format: String,
+    /// Updates done, in the run's numbering (checkpoint `step-NNNNNN` holds this model).
+    pub step: u32,
+    /// Position in the learning-rate schedule (not reset by `--reset-step`).
+    pub schedule_step: u64,
+    /// The next shard step to train on.
+    pub data_step: u32,
+    pub tokens: u64,
+    pub optimizer_step: u64,
+    pub rng: [u64; 4],
+    pub config: RunConfig,
+}
+
+impl TrainState {
+    pub fn load(checkpoint: &Path) -> Result<Self> {
+        let path = checkpoint.join(STATE_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let state: TrainState =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        if state.format != STATE_FORMAT {
+            bail!(
+                "{}: format `{}`; expected `{STATE_FORMAT}`",
+                path.display(),
+                state.format
+            );
+        }
+        Ok(state)
+    }
+}
+
+/// A run ready to train: model, optimizer and data positioned at `state`.
+pub struct Session {
+    state: TrainState,
+    params: Params,
+    optimizer: AdamW,
+    /// Run-time RNG, saved in checkpoints (nothing in the loop draws from it yet).
+    rng: Rng,
+    stream: ShardStream,
+    probes: Vec<EncodedProbe>,
+    log: Vec<TrainLogRow>,
+    logprobs: Vec<LogprobRow>,
+    device: Device,
+    /// Eval and checkpoint at the current step are already done (a resumed run).
+    resumed: bool,
+}
+
+/// Where a new (non-resumed) run takes its weights from.
+pub enum Start {
+    Scratch,
+    Init {
+        checkpoint: PathBuf,
+        reset_optimizer: bool,
+        reset_step: bool,
+    },
+}
+
+impl Session {
+    /// `config.end_step` counts updates from the run's first step; it is made absolute here.
+    pub fn new(mut config: RunConfig, start: Start) -> Result<Self> {
+        let device = factlab_model::device(&config.device)?;
+        let manifest = ShardManifest::load(&config.shards)?;
+        let mut state = TrainState {
+            format: STATE_FORMAT.into(),
+            step: 0,
+            schedule_step: 0,
+            data_step: manifest.start_step,
+            tokens: 0,
+            optimizer_step: 0,
+            rng: Rng::new(config.seed).state(),
+            config: config.clone(),
+        };
+        let (params, optimizer) = match start {
+            Start::Scratch => {
+                let params = Params::init(&config.model, config.seed, &device)?;
+                let optimizer = AdamW::new(config.optimizer.clone(), &params)?;
+                (params, optimizer)
+            }
+            Start::Init {
+                checkpoint,
+                reset_optimizer,
+                reset_step,
+            } => {
+                let (_, params) = checkpoint::load_model(&checkpoint, &device)?;
+                let previous = TrainState::load(&checkpoint)?;
+                state.schedule_step = previous.schedule_step;
+                if !reset_step {
+                    state.step = previous.step;
+                }
+                let optimizer = if reset_optimizer {
+                    AdamW::new(config.optimizer.clone(), &params)?
+                } else {
+                    AdamW::load(
+                        config.optimizer.clone(),
+                        previous.optimizer_step,
+                        &params,
+                        &checkpoint.join(OPTIMIZER_FILE),
+                        &device,
+                    )?
+                };
+                state.optimizer_step = optimizer.step;
+                (params, optimizer)
+            }
+        };
+        let available = manifest.steps;
+        config.end_step = state.step + config.end_step.min(available);
+        state.config = config;
+        let stream = ShardStream::open(&state.config.shards, state.data_step)?;
+        let probes = load_probes(&state.config, &stream)?;
+        Ok(Session {
+            rng: Rng::from_state(state.rng),
+            state,
+            params,
+            optimizer,
+            stream,
+            probes,
+            log: Vec::new(),
+            logprobs: Vec::new(),
+            device,
+            resumed: false,
+        })
+    }
+
+    /// Continues the run in `out` from its latest checkpoint.
+    pub fn resume(out: &Path) -> Result<Self> {
+        let folder = out.join(CHECKPOINTS_DIR);
+        checkpoint::remove_partial_folders(&folder)?;
+        let latest = checkpoint::latest(&folder)?
+            .with_context(|| format!("no checkpoint to resume in {}", folder.display()))?;
+        let state = TrainState::load(&latest)?;
+        let config = &state.config;
+        let device = factlab_model::device(&config.device)?;
+        let (_, params) = checkpoint::load_model(&latest, &device)?;
+        let optimizer = AdamW::load(
+            config.optimizer.clone(),
+            state.optimizer_step,
+            &params,
+            &latest.join(OPTIMIZER_FILE),
+            &device,
+        )?;
+        let stream = ShardStream::open(&config.shards, state.data_step)?;
+        let probes = load_probes(config, &stream)?;
+        // The logs are written before each checkpoint, so they hold at least its rows.
+        let log_path = out.join(TRAIN_LOG_FILE);
+        let log = if log_path.exists() {
+            read_rows::<TrainLogRow>(&log_path)?
+                .into_iter()
+                .filter(|r| r.step < state.step)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let logprobs_path = out.join(LOGPROBS_FILE);
+        let logprobs = if logprobs_path.exists() {
+            read_rows::<LogprobRow>(&logprobs_path)?
+                .into_iter()
+                .filter(|r| r.step <= state.step)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Session {
+            rng: Rng::from_state(state.rng),
+            state,
+            params,
+            optimizer,
+            stream,
+            probes,
+            log,
+            logprobs,
+            device,
+            resumed: true,
+        })
+    }
+
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    /// Trains to `end_step`, scoring and checkpointing on schedule; always ends with a
+    /// checkpoint of the final weights.
+    pub fn run(mut self, show_progress: bool) -> Result<()> {
+        let config = self.state.config.clone();
+        let model = Llama::new(&config.model, &self.params, true)?;
+        let scorer = Llama::new(&config.model, &self.params, false)?;
+        let first_step = self.state.step;
+        let progress = progress_bar(show_progress, first_step, config.end_step);
+        let started_run = Instant::now();
+        let tokens_per_step = u64::from(self.stream.manifest().batch_size)
+            * u64::from(self.stream.manifest().seq_len);
+        let mut last_saved = None;
+        loop {
+            let step = self.state.step;
+            if !std::mem::take(&mut self.resumed) {
+                if config.eval_at.binary_search(&step).is_ok() {
+                    self.score(&scorer, step)?;
+                }
+                let scheduled = config.save_at.binary_search(&step).is_ok()
+                    || config
+                        .save_every
+                        .is_some_and(|n| n > 0 && step.is_multiple_of(n));
+                if scheduled || step == config.end_step {
+                    self.save()?;
+                    last_saved = Some(step);
+                }
+            }
+            if step >= config.end_step {
+                break;
+            }
+            let started = Instant::now();
+            let rows = self.stream.batch(self.state.data_step)?;
+            let lr = config.lr.lr(self.state.schedule_step);
+            let (loss, grad_norm) = self.train_step(&model, &rows, lr)?;
+            let seconds = started.elapsed().as_secs_f64();
+            self.state.tokens += tokens_per_step;
+            self.log.push(TrainLogRow {
+                step,
+                loss,
+                lr,
+                grad_norm,
+                tokens: self.state.tokens,
+                tokens_per_s: tokens_per_step as f64 / seconds,
+            });
+            self.state.step += 1;
+            self.state.schedule_step += 1;
+            self.state.data_step += 1;
+            progress.set_position(u64::from(self.state.step - first_step));
+            progress.set_message(format!(
+                "loss {loss:.4}  {:.0} tok/s",
+                tokens_per_step as f64 / seconds
+            ));
+            tracing::debug!(step, loss, lr, grad_norm, "step");
+        }
+        progress.finish_and_clear();
+        if last_saved != Some(config.end_step) {
+            self.save()?;
+        }
+        let trained = u64::from(config.end_step - first_step) * tokens_per_step;
+        let seconds = started_run.elapsed().as_secs_f64();
+        tracing::info!(
+            "trained {trained} tokens in {seconds:.2} s: {:.0} tokens/s",
+            trained as f64 / seconds
+        );
+        Ok(())
+    }
+
+    /// Gradients of the batch mean loss, summed over micro-batches; clipped; one AdamW update.
+    fn train_step(&mut self, model: &Llama, rows: &[ShardRow], lr: f64) -> Result<(f64, f64)> {
+        let micro = self.state.config.micro_batch.max(1);
+        let mut total: Option<Vec<Tensor>> = None;
+        let mut loss_sum = 0.0;
+        for chunk in rows.chunks(micro) {
+            let tokens: Vec<Vec<u32>> = chunk.iter().map(|r| r.tokens.clone()).collect();
+            let weight = chunk.len() as f64 / rows.len() as f64;
+            let loss = (model.loss(&ids_tensor(&tokens, &self.device)?)? * weight)?;
+            loss_sum += f64::from(loss.to_scalar::<f32>()?);
+            let grads = self.params.gradients(&loss.backward()?)?;
+            total = Some(match total {
+                None => grads,
+                Some(sum) => sum
+                    .iter()
+                    .zip(&grads)
+                    .map(|(a, b)| a + b)
+                    .collect::<candle_core::Result<_>>()?,
+            });
+        }
+        let mut grads = total.context("empty batch")?;
+        let mut squares = 0.0;
+        for g in &grads {
+            squares += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
+        }
+        let norm = squares.sqrt();
+        let clip = self.state.config.grad_clip;
+        if clip > 0.0 && norm > clip {
+            let scale = clip / (norm + 1e-6);
+            grads = grads
+                .iter()
+                .map(|g| g * scale)
+                .collect::<candle_core::Result<_>>()?;
+        }
+        self.optimizer.update(&self.params, &grads, lr)?;
+        self.state.optimizer_step = self.optimizer.step;
+        Ok((loss_sum, norm))
+    }
+
+    fn score(&mut self, scorer: &Llama, step: u32) -> Result<()> {
+        let config = &self.state.config;
+        let scores = score_probes(scorer, &self.probes, config.eval_batch, &self.device)?;
+        self.logprobs.extend(scores.into_iter().map(|s| LogprobRow {
+            run_id: config.run_id.clone(),
+            step,
+            probe_id: s.probe_id,
+            knowledge_id: s.knowledge_id,
+            kind: s.kind,
+            target_logprob: s.target_logprob,
+            first_token_logprob: s.first_token_logprob,
+            target_tokens: s.target_tokens,
+        }));
+        Ok(())
+    }
+
+    /// Logs first, then the checkpoint: whatever the moment of a kill, the logs on disk cover
+    /// the latest checkpoint, and a resume trims them back to it.
+    fn save(&mut self) -> Result<()> {
+        let out = self.state.config.out.clone();
+        write_rows(&out.join(TRAIN_LOG_FILE), &self.log)?;
+        if self.state.config.probes.is_some() {
+            write_rows(&out.join(LOGPROBS_FILE), &self.logprobs)?;
+        }
+        self.state.rng = self.rng.state();
+        let folder = out.join(CHECKPOINTS_DIR);
+        let name = step_folder_name(u64::from(self.state.step));
+        let state_text = serde_json::to_string_pretty(&self.state)? + "\n";
+        checkpoint::write_folder_atomic(&folder, &name, |dir| {
+            checkpoint::save_model(dir, &self.state.config.model, &self.params)?;
+            self.optimizer
+                .save(&self.params, &dir.join(OPTIMIZER_FILE))?;
+            let path = dir.join(STATE_FILE);
+            std::fs::write(&path, &state_text).map_err(|e| factlab_model::ModelError::io(&path, e))
+        })?;
+        checkpoint::set_latest(&folder, &name)?;
+        tracing::info!(
+            step = self.state.step,
+            "saved checkpoint {}",
+            folder.join(&name).display()
+        );
+        Ok(())
+    }
+}
+
+fn load_probes(config: &RunConfig, stream: &ShardStream) -> Result<Vec<EncodedProbe>> {
+    let Some(path) = &config.probes else {
+        return Ok(Vec::new());
+    };
+    let probes = read_rows::<Probe>(path)?;
+    let manifest = stream.manifest();
+    let tokenizer_path = config
+        .shards
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&manifest.tokenizer);
+    let tokenizer = Tokenizer::from_file(&tokenizer_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", tokenizer_path.display()))?;
+    encode_probes(
+        &tokenizer,
+        &probes,
+        Some(manifest.eos_token_id),
+        config.model.max_position_embeddings,
+    )
+    .with_context(|| format!("encoding {}", path.display()))
+}
+
+fn progress_bar(show: bool, start: u32, end: u32) -> ProgressBar {
+    if !show || end <= start {
+        return ProgressBar::hidden();
+    }
+    ProgressBar::new(u64::from(end - start)).with_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps  {msg}")
+            .expect("valid template"),
+    )
+}

@@ -1,0 +1,95 @@
+//! A shard folder made in the test: a word-level tokenizer, rows that count upwards through the
+//! vocabulary (easy to learn, so the loss falls fast) and a few probes.
+
+use std::path::{Path, PathBuf};
+
+use factlab_artifacts::{write_rows, Probe, ProbeKind, ShardFile, ShardManifest, ShardRow};
+
+pub const WORDS: u32 = 30;
+pub const STEPS: u32 = 40;
+pub const BATCH: u32 = 4;
+pub const SEQ: u32 = 16;
+
+pub fn smoke_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/models/smoke.toml")
+}
+
+fn word(i: u32) -> String {
+    format!("w{i}")
+}
+
+/// Writes tokenizer.json, two shard files and manifest.json into `dir`; returns the manifest.
+pub fn write_shards(dir: &Path) -> PathBuf {
+    let mut vocab = serde_json::Map::new();
+    vocab.insert("<|endoftext|>".into(), 0.into());
+    vocab.insert("<unk>".into(), 1.into());
+    for i in 0..WORDS {
+        vocab.insert(word(i), (i + 2).into());
+    }
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
+    });
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let mut rng = factlab_rng::Rng::new(11);
+    let rows: Vec<ShardRow> = (0..STEPS)
+        .flat_map(|step| (0..BATCH).map(move |row| (step, row)))
+        .map(|(step, row)| {
+            let offset = rng.below(WORDS as usize) as u32;
+            ShardRow {
+                step,
+                row,
+                tokens: (0..SEQ).map(|i| (offset + i) % WORDS + 2).collect(),
+                source: "corpus".into(),
+                knowledge_ids: vec![],
+                variants: vec![],
+            }
+        })
+        .collect();
+    let half = (STEPS / 2 * BATCH) as usize;
+    let mut shards = Vec::new();
+    for (i, part) in [&rows[..half], &rows[half..]].into_iter().enumerate() {
+        let file = format!("shard-{i:05}.parquet");
+        write_rows(&dir.join(&file), part).unwrap();
+        shards.push(ShardFile {
+            file,
+            first_step: part[0].step,
+            last_step: part[part.len() - 1].step,
+            rows: part.len() as u64,
+        });
+    }
+    let manifest = ShardManifest {
+        format: ShardManifest::FORMAT.into(),
+        tokenizer: "tokenizer.json".into(),
+        seq_len: SEQ,
+        batch_size: BATCH,
+        start_step: 0,
+        steps: STEPS,
+        eos_token_id: 0,
+        shards,
+    };
+    let path = dir.join("manifest.json");
+    manifest.save(&path).unwrap();
+    path
+}
+
+/// Probes whose targets continue the counting pattern.
+pub fn write_probes(dir: &Path) -> PathBuf {
+    let probes: Vec<Probe> = (0..6u32)
+        .map(|i| Probe {
+            id: i,
+            knowledge_id: i / 3,
+            kind: ProbeKind::ALL[i as usize % 3],
+            prompt: (i..i + 4).map(word).collect::<Vec<_>>().join(" "),
+            target: (i + 4..i + 4 + 1 + i % 2)
+                .map(word)
+                .collect::<Vec<_>>()
+                .join(" "),
+            facts: vec![],
+        })
+        .collect();
+    let path = dir.join("probes.parquet");
+    write_rows(&path, &probes).unwrap();
+    path
+}
