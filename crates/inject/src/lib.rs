@@ -1,0 +1,528 @@
+//! `inject`: tokenizer, pretraining shards and continuation shards with knowledge injected at
+//! scheduled steps (Chang et al. 2024, §3).
+//!
+//! The corpus is streamed in Parquet batches; each batch is tokenized in parallel and the token
+//! stream (documents joined by `<|endoftext|>`) is packed into rows of `seq_len`, `batch_size`
+//! rows per step, in corpus order with no shuffling, as the paper reads its Dolma batches. At a
+//! scheduled step the schedule's texts are prepended to distinct rows and those rows are cut back
+//! to `seq_len` ([`mechanism`]).
+//!
+//! Output folder: `tokenizer.json`, `shards/shard-NNNNN.parquet` + `shards/manifest.json`
+//! (written last), `inject-summary.json`, and `injections.parquet` when injecting.
+
+pub mod corpus;
+mod fast;
+pub mod mechanism;
+pub mod pack;
+pub mod schedule;
+mod shards;
+pub mod tokenizer;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use anyhow::{bail, Context, Result};
+use factlab_artifacts::{
+    read_rows, write_atomic, write_rows, Injection, Knowledge, ShardManifest, ShardRow,
+};
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+
+use corpus::Corpus;
+use pack::Packer;
+use schedule::{Exposure, Schedule};
+use shards::{remove_if_present, ShardSink, MANIFEST};
+use tokenizer::TextTokenizer;
+
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const SHARD_FOLDER: &str = "shards";
+pub const INJECTIONS_FILE: &str = "injections.parquet";
+pub const SUMMARY_FILE: &str = "inject-summary.json";
+
+/// Everything one run needs; `main.rs` fills it from the command line.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Parquet file with a `text` column; `-` for stdin.
+    pub corpus: PathBuf,
+    pub out: PathBuf,
+    /// Load this `tokenizer.json` instead of training one.
+    pub tokenizer: Option<PathBuf>,
+    pub vocab_size: usize,
+    /// Corpus documents (from the first one read) the tokenizer trains on.
+    pub tokenizer_documents: usize,
+    /// Knowledge files whose texts and paraphrases the tokenizer also trains on.
+    pub tokenizer_knowledge: Vec<PathBuf>,
+    pub seq_len: usize,
+    pub batch_size: usize,
+    /// Steps to write; `None` packs as many whole steps as the corpus gives.
+    pub steps: Option<u32>,
+    pub start_step: Option<u32>,
+    pub skip_documents: Option<u64>,
+    /// A previous `inject` output folder to continue after: its tokenizer, the step after its
+    /// last, and the first corpus document its rows did not touch.
+    pub after: Option<PathBuf>,
+    pub injection: Option<InjectOptions>,
+    /// Rows per shard file, rounded down to whole steps (at least one step).
+    pub shard_rows: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct InjectOptions {
+    pub knowledge: PathBuf,
+    pub schedule: PathBuf,
+    /// Replaces the schedule file's Δ.
+    pub interval: Option<u32>,
+}
+
+/// `inject-summary.json`: what a run consumed and dropped; `--after` reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub corpus: String,
+    /// Corpus documents skipped before the first row.
+    pub first_document: u64,
+    /// The first document no row touched: where a continuation run should start.
+    pub next_document: u64,
+    /// Documents and tokens (end-of-text included) tokenized, some past the last row.
+    pub documents_tokenized: u64,
+    pub tokens_tokenized: u64,
+    pub start_step: u32,
+    pub steps: u32,
+    pub rows: u64,
+    /// Corpus tokens that were packed into rows, then (for injected rows) partly pushed out.
+    pub corpus_tokens_packed: u64,
+    /// Corpus tokens pushed off the end of injected rows (the paper's mechanism drops them).
+    pub dropped_corpus_tokens: u64,
+    pub injected_rows: u64,
+    pub injections: u64,
+    /// Injected texts cut at the end of their row.
+    pub cut_injections: u64,
+}
+
+struct Previous {
+    start_step: u32,
+    next_document: u64,
+    corpus: String,
+    tokenizer: PathBuf,
+}
+
+fn previous_run(folder: &Path) -> Result<Previous> {
+    let manifest_path = folder.join(SHARD_FOLDER).join(MANIFEST);
+    let manifest = ShardManifest::load(&manifest_path)
+        .with_context(|| format!("--after {}: no complete shards there", folder.display()))?;
+    let summary_path = folder.join(SUMMARY_FILE);
+    let text = std::fs::read_to_string(&summary_path)
+        .with_context(|| format!("{}: cannot read the run summary", summary_path.display()))?;
+    let summary: Summary = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not an inject summary", summary_path.display()))?;
+    Ok(Previous {
+        start_step: manifest.start_step + manifest.steps,
+        next_document: summary.next_document,
+        corpus: summary.corpus,
+        tokenizer: folder.join(SHARD_FOLDER).join(&manifest.tokenizer),
+    })
+}
+
+fn load_knowledge(path: &Path) -> Result<Vec<Knowledge>> {
+    Ok(read_rows::<Knowledge>(path)?)
+}
+
+fn knowledge_texts(items: &[Knowledge]) -> impl Iterator<Item = &str> + Send {
+    items
+        .iter()
+        .flat_map(|k| std::iter::once(&k.text).chain(&k.paraphrases))
+        .map(String::as_str)
+}
+
+fn resolve_tokenizer(
+    options: &Options,
+    previous: Option<&Previous>,
+    corpus: &mut Corpus,
+    injected: &[Knowledge],
+) -> Result<TextTokenizer> {
+    let given = options
+        .tokenizer
+        .as_deref()
+        .map(TextTokenizer::load)
+        .transpose()?;
+    if let Some(previous) = previous {
+        let earlier = TextTokenizer::load(&previous.tokenizer)?;
+        if let (Some(given), Some(path)) = (&given, &options.tokenizer) {
+            if !given.same_as(&earlier)? {
+                bail!(
+                    "mismatched tokenizers: {} differs from {}, which made the shards this run continues; leave out --tokenizer or pass that one",
+                    path.display(),
+                    previous.tokenizer.display()
+                );
+            }
+        }
+        return Ok(earlier);
+    }
+    if let Some(given) = given {
+        return Ok(given);
+    }
+    let mut extra = Vec::new();
+    for path in &options.tokenizer_knowledge {
+        extra.extend(load_knowledge(path)?);
+    }
+    let sample = corpus.peek(options.tokenizer_documents)?;
+    tracing::info!(
+        documents = sample.len(),
+        knowledge_items = injected.len() + extra.len(),
+        vocab_size = options.vocab_size,
+        "training a byte-level BPE tokenizer"
+    );
+    let texts = sample
+        .iter()
+        .map(String::as_str)
+        .chain(knowledge_texts(injected))
+        .chain(knowledge_texts(&extra));
+    TextTokenizer::train(texts, options.vocab_size)
+}
+
+/// The planned exposures of one continuation step, with their tokens.
+struct StepPlan {
+    t: u32,
+    exposures: Vec<(Exposure, Vec<u32>)>,
+}
+
+/// Reads and checks the schedule against the knowledge and the step count, before any slow
+/// work, so that a bad schedule fails at once.
+fn plan_injections(
+    inject: &InjectOptions,
+    knowledge: &[Knowledge],
+    steps: Option<u32>,
+) -> Result<Vec<Exposure>> {
+    let schedule = Schedule::load(&inject.schedule, inject.interval)?;
+    let needed = schedule.steps_needed();
+    if let Some(steps) = steps {
+        if steps < needed {
+            bail!(
+                "{}: the last exposure is at t = {} (Δ = {}), but --steps {steps} gives t = 0..{}; expected --steps {needed} or more",
+                inject.schedule.display(),
+                needed - 1,
+                schedule.interval(),
+                steps.saturating_sub(1)
+            );
+        }
+    }
+    schedule.plan(knowledge, &inject.knowledge.display().to_string())
+}
+
+/// Tokenizes the exposures' texts, groups them by step and checks that every step's texts fit
+/// its batch.
+fn tokenize_plan(
+    exposures: Vec<Exposure>,
+    tokenizer: &TextTokenizer,
+    batch_size: usize,
+    seq_len: usize,
+) -> Result<Vec<StepPlan>> {
+    let texts: Vec<&str> = exposures.iter().map(|e| e.text.as_str()).collect();
+    let tokens = tokenizer.encode_documents(&texts)?;
+    let mut plans: Vec<StepPlan> = Vec::new();
+    for (exposure, tokens) in exposures.into_iter().zip(tokens) {
+        match plans.last_mut() {
+            Some(plan) if plan.t == exposure.t => plan.exposures.push((exposure, tokens)),
+            _ => plans.push(StepPlan {
+                t: exposure.t,
+                exposures: vec![(exposure, tokens)],
+            }),
+        }
+    }
+    for plan in &plans {
+        let lengths: Vec<usize> = plan.exposures.iter().map(|(_, t)| t.len()).collect();
+        mechanism::layout(&lengths, batch_size, seq_len)
+            .with_context(|| format!("the schedule at t = {}", plan.t))?;
+    }
+    Ok(plans)
+}
+
+struct Totals {
+    dropped: u64,
+    injected_rows: u64,
+    cut: u64,
+}
+
+/// Applies one step's plan to its rows, recording where every text went.
+fn inject_step(
+    step: u32,
+    plan: &StepPlan,
+    seq_len: usize,
+    rows: &mut [ShardRow],
+    records: &mut Vec<Injection>,
+    totals: &mut Totals,
+) -> Result<()> {
+    let mut tokens: Vec<Vec<u32>> = rows
+        .iter_mut()
+        .map(|r| std::mem::take(&mut r.tokens))
+        .collect();
+    let texts: Vec<&[u32]> = plan.exposures.iter().map(|(_, t)| t.as_slice()).collect();
+    let (placements, dropped) = mechanism::prepend(&mut tokens, &texts, seq_len)
+        .with_context(|| format!("injecting at step {step} (t = {})", plan.t))?;
+    for (row, tokens) in rows.iter_mut().zip(tokens) {
+        row.tokens = tokens;
+    }
+    totals.dropped += dropped;
+    let mut step_records = Vec::with_capacity(placements.len());
+    for ((exposure, text), placed) in plan.exposures.iter().zip(placements) {
+        let row = &mut rows[placed.row];
+        if row.knowledge_ids.is_empty() {
+            row.source = "injected".into();
+            totals.injected_rows += 1;
+        }
+        row.knowledge_ids.push(exposure.knowledge_id);
+        row.variants.push(exposure.variant);
+        if placed.length < text.len() {
+            totals.cut += 1;
+            tracing::warn!(
+                step,
+                row = placed.row,
+                knowledge_id = exposure.knowledge_id,
+                kept = placed.length,
+                tokens = text.len(),
+                "injected text cut at the end of its row"
+            );
+        }
+        step_records.push(Injection {
+            knowledge_id: exposure.knowledge_id,
+            scenario: exposure.scenario.clone(),
+            exposure: exposure.exposure,
+            step,
+            row: placed.row as u32,
+            variant: exposure.variant,
+            offset: placed.offset as u32,
+            length: placed.length as u32,
+            text_tokens: text.len() as u32,
+        });
+    }
+    step_records.sort_by_key(|r| (r.row, r.offset));
+    records.extend(step_records);
+    Ok(())
+}
+
+/// Where the rows come from.
+struct Stream<'a> {
+    corpus: &'a mut Corpus,
+    tokenizer: &'a TextTokenizer,
+    first_document: u64,
+    start_step: u32,
+}
+
+struct Packed {
+    packer: Packer,
+    steps: u32,
+    records: Vec<Injection>,
+    totals: Totals,
+}
+
+/// Packs the corpus into steps, injects the scheduled texts and hands each step's rows to
+/// `write`, in step order.
+fn pack_steps(
+    options: &Options,
+    stream: Stream,
+    plans: Vec<StepPlan>,
+    progress: &ProgressBar,
+    write: &mut dyn FnMut(Vec<ShardRow>) -> Result<()>,
+) -> Result<Packed> {
+    let Stream {
+        corpus,
+        tokenizer,
+        first_document,
+        start_step,
+    } = stream;
+    let seq_len = options.seq_len;
+    let mut packer = Packer::new(seq_len);
+    let mut plans = plans.into_iter().peekable();
+    let mut records = Vec::new();
+    let mut totals = Totals {
+        dropped: 0,
+        injected_rows: 0,
+        cut: 0,
+    };
+    let mut steps = 0u32;
+    while options.steps.is_none_or(|n| steps < n) {
+        while packer.rows_available() < options.batch_size {
+            match corpus.next_chunk()? {
+                Some(documents) => packer.push(tokenizer.encode_documents(&documents)?),
+                None => break,
+            }
+        }
+        if packer.rows_available() < options.batch_size {
+            if let Some(wanted) = options.steps {
+                bail!(
+                    "{}: the corpus ran out after {} documents ({} tokens): {steps} of {wanted} steps of {} rows × {seq_len} tokens written; pass fewer --steps or a larger corpus",
+                    corpus.origin(),
+                    first_document + packer.documents_tokenized(),
+                    packer.tokens_tokenized(),
+                    options.batch_size
+                );
+            }
+            break;
+        }
+        let step = start_step + steps;
+        let mut rows: Vec<ShardRow> = (0..options.batch_size)
+            .map(|row| ShardRow {
+                step,
+                row: row as u32,
+                tokens: packer.take_row(),
+                source: "corpus".into(),
+                knowledge_ids: Vec::new(),
+                variants: Vec::new(),
+            })
+            .collect();
+        if let Some(plan) = plans.next_if(|p| p.t == steps) {
+            inject_step(step, &plan, seq_len, &mut rows, &mut records, &mut totals)?;
+        }
+        write(rows)?;
+        steps += 1;
+        progress.inc(1);
+    }
+    if let Some(plan) = plans.next() {
+        bail!(
+            "{}: the corpus ran out after {steps} steps, before the scheduled injection at t = {}; use a larger corpus",
+            corpus.origin(),
+            plan.t
+        );
+    }
+    if steps == 0 {
+        bail!(
+            "{}: the corpus is too small for one step of {} rows × {seq_len} tokens",
+            corpus.origin(),
+            options.batch_size
+        );
+    }
+    Ok(Packed {
+        packer,
+        steps,
+        records,
+        totals,
+    })
+}
+
+/// Runs the stage: writes the output folder and returns its summary. `progress` advances by one
+/// per step written.
+pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
+    if options.seq_len == 0 || options.batch_size == 0 {
+        bail!("--seq-len and --batch-size must be at least 1");
+    }
+    let previous = options.after.as_deref().map(previous_run).transpose()?;
+    let corpus_name = factlab_artifacts::display_path(&options.corpus);
+    if let Some(previous) = &previous {
+        if previous.corpus != corpus_name {
+            tracing::warn!(
+                earlier = %previous.corpus,
+                now = %corpus_name,
+                "--after: the earlier run read another corpus file; its document count is used to skip documents of this one"
+            );
+        }
+    }
+    let start_step = options
+        .start_step
+        .or(previous.as_ref().map(|p| p.start_step))
+        .unwrap_or(0);
+    let first_document = options
+        .skip_documents
+        .or(previous.as_ref().map(|p| p.next_document))
+        .unwrap_or(0);
+
+    let mut corpus = Corpus::open(&options.corpus, first_document)?;
+    let knowledge = match &options.injection {
+        Some(inject) => load_knowledge(&inject.knowledge)?,
+        None => Vec::new(),
+    };
+    let exposures = match &options.injection {
+        Some(inject) => plan_injections(inject, &knowledge, options.steps)?,
+        None => Vec::new(),
+    };
+    let tokenizer = resolve_tokenizer(options, previous.as_ref(), &mut corpus, &knowledge)?;
+    let plans = tokenize_plan(exposures, &tokenizer, options.batch_size, options.seq_len)?;
+
+    let shard_folder = options.out.join(SHARD_FOLDER);
+    let mut sink = ShardSink::create(
+        &shard_folder,
+        (options.shard_rows / options.batch_size).max(1) as u32,
+    )?;
+    write_atomic(
+        &options.out.join(TOKENIZER_FILE),
+        tokenizer.json().as_bytes(),
+    )?;
+
+    let (sender, receiver) = mpsc::sync_channel::<Vec<ShardRow>>(4);
+    let (packed, shard_files) = std::thread::scope(|scope| {
+        // Encoding and compressing shards on their own thread overlaps with tokenizing the
+        // next corpus batch.
+        let writer = scope.spawn(move || {
+            for rows in receiver {
+                sink.write_step(rows[0].step, &rows)?;
+            }
+            sink.finish()
+        });
+        let packed = {
+            let sender = sender;
+            let mut send = |rows| {
+                sender
+                    .send(rows)
+                    .map_err(|_| anyhow::anyhow!("the shard writer stopped"))
+            };
+            let stream = Stream {
+                corpus: &mut corpus,
+                tokenizer: &tokenizer,
+                first_document,
+                start_step,
+            };
+            pack_steps(options, stream, plans, progress, &mut send)
+        };
+        (
+            packed,
+            writer.join().expect("the shard writer does not panic"),
+        )
+    });
+    let shard_files = shard_files?;
+    let Packed {
+        packer,
+        steps,
+        records,
+        totals,
+    } = packed?;
+    let seq_len = options.seq_len;
+
+    let injections_path = options.out.join(INJECTIONS_FILE);
+    if options.injection.is_some() {
+        write_rows(&injections_path, &records)?;
+    } else {
+        remove_if_present(&injections_path)?;
+    }
+    let rows = u64::from(steps) * options.batch_size as u64;
+    let summary = Summary {
+        corpus: corpus_name,
+        first_document,
+        next_document: first_document + packer.documents_started(),
+        documents_tokenized: packer.documents_tokenized(),
+        tokens_tokenized: packer.tokens_tokenized(),
+        start_step,
+        steps,
+        rows,
+        corpus_tokens_packed: rows * seq_len as u64,
+        dropped_corpus_tokens: totals.dropped,
+        injected_rows: totals.injected_rows,
+        injections: records.len() as u64,
+        cut_injections: totals.cut,
+    };
+    let summary_text = serde_json::to_string_pretty(&summary).expect("summary serialises");
+    write_atomic(
+        &options.out.join(SUMMARY_FILE),
+        format!("{summary_text}\n").as_bytes(),
+    )?;
+    let manifest = ShardManifest {
+        format: ShardManifest::FORMAT.into(),
+        tokenizer: format!("../{TOKENIZER_FILE}"),
+        seq_len: seq_len as u32,
+        batch_size: options.batch_size as u32,
+        start_step,
+        steps,
+        eos_token_id: tokenizer.end_of_text(),
+        shards: shard_files,
+    };
+    manifest.save(&shard_folder.join(MANIFEST))?;
+    Ok(summary)
+}

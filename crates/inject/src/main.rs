@@ -1,0 +1,148 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+use factlab_cli::Verbosity;
+use inject::{InjectOptions, Options};
+
+/// Tokenizer and training shards, with fictional knowledge injected at scheduled steps
+/// (Chang et al. 2024, §3).
+///
+/// Trains a byte-level BPE tokenizer (or loads --tokenizer), packs the corpus into rows of
+/// --seq-len tokens, --batch-size rows per step, and writes OUT/tokenizer.json,
+/// OUT/shards/shard-NNNNN.parquet, OUT/shards/manifest.json (last) and OUT/inject-summary.json.
+/// With --inject and --schedule it also prepends the scheduled knowledge texts to rows of the
+/// scheduled steps (rows cut back to --seq-len, the corpus tokens pushed out are dropped) and
+/// writes OUT/injections.parquet.
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    after_help = "Examples:
+  # pretraining shards and a 4096-token tokenizer trained on the corpus and the knowledge texts
+  inject -c background.parquet -o runs/pre --vocab-size 4096 --tokenizer-knowledge knowledge.parquet \\
+         --seq-len 512 --batch-size 16 --steps 2000
+
+  # continuation shards on corpus text runs/pre did not use, with a small injection schedule
+  inject -c background.parquet -o runs/cont --after runs/pre --seq-len 512 --batch-size 16 \\
+         --steps 300 --inject knowledge.parquet --schedule pipelines/schedules/smoke.toml
+
+  # the paper's schedule at Δ = 10 (its 120 paragraphs need ≈ 50k tokens of batch at t = 0)
+  inject -c background.parquet -o runs/paper --after runs/pre --seq-len 2048 --batch-size 32 \\
+         --steps 1000 --inject knowledge.parquet --schedule pipelines/schedules/paper.toml --interval 10"
+)]
+struct Cli {
+    /// Corpus: a Parquet file with a `text` column (`-` for stdin).
+    #[arg(short, long, value_name = "FILE")]
+    corpus: PathBuf,
+
+    /// Output folder.
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+
+    /// Use this tokenizer.json instead of training one.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["vocab_size", "tokenizer_documents", "tokenizer_knowledge"])]
+    tokenizer: Option<PathBuf>,
+
+    /// Vocabulary size of the trained tokenizer (256 byte symbols and <|endoftext|> included).
+    #[arg(long, default_value_t = 8192)]
+    vocab_size: usize,
+
+    /// Corpus documents the tokenizer trains on, from the first one read.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    tokenizer_documents: usize,
+
+    /// Knowledge Parquet files whose texts and paraphrases the tokenizer also trains on (the
+    /// --inject file is always included).
+    #[arg(long, value_name = "FILE")]
+    tokenizer_knowledge: Vec<PathBuf>,
+
+    /// Tokens per row.
+    #[arg(long, default_value_t = 256)]
+    seq_len: usize,
+
+    /// Rows per step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+
+    /// Steps to write; by default as many whole steps as the corpus gives.
+    #[arg(long)]
+    steps: Option<u32>,
+
+    /// Number of the first step [default: 0, or the step after --after's last].
+    #[arg(long, value_name = "S")]
+    start_step: Option<u32>,
+
+    /// Corpus documents to skip before the first row [default: 0, or the first document
+    /// --after's rows did not touch].
+    #[arg(long, value_name = "N")]
+    skip_docs: Option<u64>,
+
+    /// Continue after an earlier inject output folder: use its tokenizer, start at the step after
+    /// its last, and skip the corpus documents it used (so continuation batches are unseen text,
+    /// as in the paper).
+    #[arg(long, value_name = "DIR")]
+    after: Option<PathBuf>,
+
+    /// Knowledge Parquet file whose paragraphs are injected (needs --schedule).
+    #[arg(long, value_name = "FILE", requires = "schedule")]
+    inject: Option<PathBuf>,
+
+    /// Injection schedule TOML (see pipelines/schedules/); t = 0 is the first step written.
+    #[arg(long, value_name = "FILE", requires = "inject")]
+    schedule: Option<PathBuf>,
+
+    /// Δ, steps between exposures, replacing the schedule file's `interval`.
+    #[arg(long, value_name = "STEPS", requires = "schedule")]
+    interval: Option<u32>,
+
+    /// Rows per shard file (rounded down to whole steps, at least one step).
+    #[arg(long, value_name = "N", default_value_t = 8192)]
+    shard_rows: usize,
+
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    cli.verbosity.init_logging();
+    let options = Options {
+        corpus: cli.corpus,
+        out: cli.out,
+        tokenizer: cli.tokenizer,
+        vocab_size: cli.vocab_size,
+        tokenizer_documents: cli.tokenizer_documents,
+        tokenizer_knowledge: cli.tokenizer_knowledge,
+        seq_len: cli.seq_len,
+        batch_size: cli.batch_size,
+        steps: cli.steps,
+        start_step: cli.start_step,
+        skip_documents: cli.skip_docs,
+        after: cli.after,
+        injection: cli
+            .inject
+            .zip(cli.schedule)
+            .map(|(knowledge, schedule)| InjectOptions {
+                knowledge,
+                schedule,
+                interval: cli.interval,
+            }),
+        shard_rows: cli.shard_rows,
+    };
+    // Without --steps the length is unknown until the corpus ends; the bar then only counts.
+    let bar = cli
+        .verbosity
+        .progress(options.steps.map_or(0, u64::from), "steps");
+    let summary = inject::run(&options, &bar)?;
+    bar.finish_and_clear();
+    tracing::info!(
+        steps = summary.steps,
+        rows = summary.rows,
+        injections = summary.injections,
+        dropped_corpus_tokens = summary.dropped_corpus_tokens,
+        cut_injections = summary.cut_injections,
+        "wrote {}",
+        options.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,128 @@
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use inject::schedule::{Schedule, TextChoice};
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn load_error(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), text);
+    format!("{:#}", Schedule::load(&path, None).unwrap_err())
+}
+
+fn plan_error(text: &str, items: u32, paraphrases: usize) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), text);
+    let schedule = Schedule::load(&path, None).unwrap();
+    let error = schedule
+        .plan(&common::knowledge(items, paraphrases), "knowledge.parquet")
+        .unwrap_err();
+    format!("{error:#}")
+}
+
+fn assert_mentions(error: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(error.contains(part), "`{part}` missing from: {error}");
+    }
+}
+
+#[test]
+fn the_shipped_schedules_are_valid() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/schedules");
+    let paper = Schedule::load(&folder.join("paper.toml"), None).unwrap();
+    assert_eq!(paper.interval(), 100);
+    let groups: Vec<_> = paper
+        .groups()
+        .iter()
+        .map(|g| (g.scenario.as_str(), g.count, g.exposures, g.text))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            ("paraphrase", 40, 10, TextChoice::Paraphrases),
+            ("duplicate", 40, 10, TextChoice::Original),
+            ("once", 40, 1, TextChoice::Original),
+        ]
+    );
+    assert_eq!(paper.steps_needed(), 901);
+    let exposures = paper.plan(&common::knowledge(130, 9), "k").unwrap();
+    assert_eq!(exposures.len(), 40 * 10 + 40 * 10 + 40);
+    let at_zero: Vec<u32> = exposures
+        .iter()
+        .filter(|e| e.t == 0)
+        .map(|e| e.knowledge_id)
+        .collect();
+    assert_eq!(at_zero, (0..120).collect::<Vec<_>>());
+    let paraphrase_5 = exposures
+        .iter()
+        .find(|e| e.knowledge_id == 7 && e.exposure == 5)
+        .unwrap();
+    assert_eq!((paraphrase_5.t, paraphrase_5.variant), (500, 5));
+    assert_eq!(paraphrase_5.text, "Paraphrase 5: Zorgon founded Entity7.");
+
+    let smoke = Schedule::load(&folder.join("smoke.toml"), Some(2)).unwrap();
+    assert_eq!(smoke.interval(), 2, "--interval replaces the file's Δ");
+    smoke.plan(&common::knowledge(12, 2), "k").unwrap();
+}
+
+#[test]
+fn bad_schedule_files_name_the_file_and_the_problem() {
+    assert_mentions(
+        &load_error("interval = 10\n[[group]]\nscenario = \"x\"\ncount = 1\n"),
+        &["bad.toml", "not a valid schedule file", "exposures"],
+    );
+    assert_mentions(
+        &load_error(
+            "interval = 1\nintervall = 2\n[[group]]\nscenario = \"x\"\ncount = 1\nexposures = 1\n",
+        ),
+        &["bad.toml", "intervall"],
+    );
+    assert_mentions(&load_error("interval = 1\n[[group]]\nscenario = \"x\"\ncount = 1\nexposures = 1\ntext = \"paraphrase\"\n"), &["bad.toml", "paraphrase"]);
+    assert_mentions(
+        &load_error("interval = 5\ngroup = []\n"),
+        &["bad.toml", "no `[[group]]`"],
+    );
+    assert_mentions(
+        &load_error("interval = 5\n[[group]]\nscenario = \"once\"\ncount = 0\nexposures = 1\n"),
+        &["bad.toml", "`once`", "`count` is 0"],
+    );
+    assert_mentions(
+        &load_error("interval = 5\n[[group]]\nscenario = \"once\"\ncount = 2\nexposures = 0\n"),
+        &["`exposures` is 0"],
+    );
+    assert_mentions(
+        &load_error("interval = 0\n[[group]]\nscenario = \"dup\"\ncount = 2\nexposures = 3\n"),
+        &["`interval` is 0", "`dup`"],
+    );
+    assert_mentions(&load_error("interval = 5\n[[group]]\nscenario = \"a\"\ncount = 1\nexposures = 1\n[[group]]\nscenario = \"a\"\ncount = 1\nexposures = 1\n"), &["scenario `a` appears twice"]);
+}
+
+#[test]
+fn schedules_the_knowledge_cannot_fill_are_errors() {
+    let paraphrase = "interval = 5\n[[group]]\nscenario = \"paraphrase\"\ncount = 2\nexposures = 4\ntext = \"paraphrases\"\n";
+    assert_mentions(
+        &plan_error(paraphrase, 5, 2),
+        &[
+            "knowledge.parquet",
+            "column `paraphrases`",
+            "knowledge id 0 has 2 paraphrases",
+            "bad.toml",
+            "needs 3",
+        ],
+    );
+    let many = "interval = 5\n[[group]]\nscenario = \"once\"\ncount = 20\nexposures = 1\n";
+    assert_mentions(
+        &plan_error(many, 5, 0),
+        &[
+            "knowledge.parquet: has 5 knowledge items",
+            "needs 20",
+            "once 20",
+        ],
+    );
+}
