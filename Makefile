@@ -1,10 +1,28 @@
-# factlab's entry points. Everything here needs only the Rust toolchain (and Python for the
-# optional `check-python`).
+# factlab's entry points. `make test` and `make reproduce-*` need only the Rust toolchain.
+#
+#   make reproduce-fig3                 Figure 3 with the tiny preset (CPU, minutes)
+#   make reproduce-fig3 PRESET=smoke    the same chain in seconds (what the end-to-end test runs)
+#   make reproduce-fig3 KNOWLEDGE=fictional_knowledge.json   the public Fictional Knowledge release
+#   make reproduce-fig3 CORPUS=my-text.parquet               your corpus (any Parquet with `text`)
+#
+# Intermediate files live under $(RESULTS)/work/$(PRESET)/ and each is rebuilt only when what it
+# is made from changed; figures go to $(RESULTS)/<target>/.
 
 CARGO ?= cargo
-BIN := target/debug
+PRESET ?= tiny
+RESULTS ?= results
+# Where the stage binaries are; `cargo build` puts them here, `cargo test` too.
+BIN ?= target/debug
+# `no` uses the binaries already in $(BIN) (the end-to-end test, which cargo has just built).
+BUILD_BINARIES ?= yes
+KNOWLEDGE ?=
+CORPUS ?=
 
-.PHONY: build test lint check-python clean
+STAGES := gen-facts inject train fit plot preset
+BINARIES := $(addprefix $(BIN)/,$(STAGES))
+
+.SECONDARY:
+.PHONY: build test lint check-python clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 FORCE
 
 ## build: every stage binary (dependencies optimised, see Cargo.toml's dev profile)
 build:
@@ -29,4 +47,106 @@ check-python: build
 	.venv/bin/python scripts/check_parquet.py target/check-python
 
 clean:
-	rm -rf results target/check-python
+	rm -rf $(RESULTS) target/check-python
+
+# ----------------------------------------------------------------------------- binaries
+# cargo decides what to rebuild; a binary it leaves alone keeps its time stamp, so the
+# results made with it stay current.
+ifeq ($(BUILD_BINARIES),yes)
+$(BINARIES) &: FORCE
+	$(CARGO) build --workspace --bins
+endif
+FORCE:
+
+# ----------------------------------------------------------------------------- reproduce-*
+ifneq ($(filter reproduce-%,$(MAKECMDGOALS)),)
+W := $(RESULTS)/work/$(PRESET)
+PRESET_FILE := pipelines/presets/$(PRESET).toml
+
+$(W)/preset.mk: $(PRESET_FILE) $(BIN)/preset
+	@mkdir -p $(@D)
+	$(BIN)/preset $< > $@.tmp && mv $@.tmp $@
+include $(W)/preset.mk
+
+step6 = $(shell printf '%06d' $(1))
+# Runs of Figure 3: the small model from its early, mid and late checkpoints, and the large one
+# from mid (a run is SIZE-STAGE).
+RUNS := small-early small-mid small-late large-mid
+
+ifeq ($(KNOWLEDGE),)
+$(W)/knowledge.parquet $(W)/probes.parquet &: $(W)/preset.mk $(BIN)/gen-facts
+	$(BIN)/gen-facts fictional -n $(KNOWLEDGE_PARAGRAPHS) --seed $(KNOWLEDGE_SEED) \
+	  --min-sentences $(KNOWLEDGE_MIN_SENTENCES) --words $(KNOWLEDGE_WORDS) \
+	  -o $(W)/knowledge.parquet --probes $(W)/probes.parquet
+else
+$(W)/knowledge.parquet $(W)/probes.parquet &: $(KNOWLEDGE) $(BIN)/gen-facts
+	@mkdir -p $(W)
+	$(BIN)/gen-facts import-fictional-knowledge $(KNOWLEDGE) -o $(W)/knowledge.parquet --probes $(W)/probes.parquet
+endif
+
+ifeq ($(CORPUS),)
+CORPUS_FILE := $(W)/corpus.parquet
+$(CORPUS_FILE): $(W)/preset.mk $(BIN)/gen-facts
+	$(BIN)/gen-facts background --tokens $(CORPUS_TOKENS) --seed $(CORPUS_SEED) -o $@
+else
+CORPUS_FILE := $(CORPUS)
+endif
+
+# Base pretraining shards and the tokenizer (trained on the corpus and the knowledge texts).
+$(W)/pretrain/shards/manifest.json: $(CORPUS_FILE) $(W)/knowledge.parquet $(BIN)/inject
+	rm -rf $(W)/pretrain
+	$(BIN)/inject -c $(CORPUS_FILE) -o $(W)/pretrain --vocab-size $(TOKENIZER_VOCAB_SIZE) \
+	  --tokenizer-knowledge $(W)/knowledge.parquet --seq-len $(SHARDS_SEQ_LEN) \
+	  --batch-size $(SHARDS_BATCH_SIZE) --steps $(SHARDS_BASE_STEPS)
+
+# Continuation shards on corpus text the base run never saw, with the knowledge injected.
+$(W)/continuation/shards/manifest.json: $(W)/pretrain/shards/manifest.json $(W)/knowledge.parquet $(SHARDS_SCHEDULE) $(BIN)/inject
+	rm -rf $(W)/continuation
+	$(BIN)/inject -c $(CORPUS_FILE) -o $(W)/continuation --after $(W)/pretrain \
+	  --seq-len $(SHARDS_SEQ_LEN) --batch-size $(SHARDS_BATCH_SIZE) --steps $(SHARDS_CONTINUATION_STEPS) \
+	  --inject $(W)/knowledge.parquet --schedule $(SHARDS_SCHEDULE) --interval $(SHARDS_INTERVAL)
+
+# Base models, with checkpoints at the early, mid and late stages (the large model is only needed
+# at mid). An interrupted run resumes from its last checkpoint.
+$(W)/base-%/done: $(W)/pretrain/shards/manifest.json $(BIN)/train
+	if [ -e $(W)/base-$*/checkpoints/latest ]; then $(BIN)/train --resume $(W)/base-$*; else \
+	  rm -rf $(W)/base-$* && $(BIN)/train --shards $< --model $(MODELS_$(shell echo $* | tr a-z A-Z)) \
+	  --out $(W)/base-$* --lr $(TRAIN_LR) --warmup-steps $(TRAIN_WARMUP_STEPS) \
+	  --schedule-steps $(TRAIN_SCHEDULE_STEPS) --seed $(TRAIN_SEED) \
+	  --save-at $(TRAIN_EARLY),$(TRAIN_MID),$(TRAIN_LATE) $(if $(filter large,$*),--steps $(TRAIN_MID)); fi
+	touch $@
+
+# Continued pretraining from one checkpoint with its optimizer state and LR schedule, the paper's
+# main protocol; steps count from t = 0 and every probe is scored at the eval steps.
+.SECONDEXPANSION:
+$(W)/runs/%/logprobs.parquet: $(W)/continuation/shards/manifest.json $(W)/probes.parquet $(BIN)/train \
+    $(W)/base-$$(firstword $$(subst -, ,$$*))/done
+	rm -rf $(W)/runs/$*
+	$(BIN)/train --shards $< --init $(W)/base-$(firstword $(subst -, ,$*))/checkpoints/step-$(call step6,$(TRAIN_$(shell echo $(lastword $(subst -, ,$*)) | tr a-z A-Z))) \
+	  --reset-step --out $(W)/runs/$* --run-id $* --probes $(W)/probes.parquet \
+	  --eval-schedule '$(TRAIN_EVAL)' --seed $(TRAIN_SEED)
+
+FIT := $(W)/fit/effectivity.parquet
+$(FIT): $(foreach run,$(RUNS),$(W)/runs/$(run)/logprobs.parquet) $(BIN)/fit
+	$(BIN)/fit --logprobs $(foreach run,$(RUNS),$(W)/runs/$(run)/logprobs.parquet) \
+	  --injections $(W)/continuation/injections.parquet --manifest $(W)/continuation/shards/manifest.json \
+	  --step-offset $(SHARDS_BASE_STEPS) --window $(FIT_WINDOW) --iqr-factor $(FIT_IQR_FACTOR) \
+	  --bootstrap $(FIT_BOOTSTRAP) --seed $(FIT_SEED) -o $(W)/fit
+
+$(RESULTS)/fig3/fig3.png: $(FIT) $(BIN)/plot
+	$(BIN)/plot fig3 --effectivity $(W)/fit/effectivity.parquet --left small-early,small-mid,small-late \
+	  --right small-mid,large-mid -o $(RESULTS)/fig3/fig3
+
+$(RESULTS)/fig2/fig2.png: $(FIT) $(BIN)/plot
+	$(BIN)/plot fig2 --trajectory $(W)/fit/trajectory.parquet --injections $(W)/continuation/injections.parquet \
+	  --step-offset $(SHARDS_BASE_STEPS) --run small-mid -o $(RESULTS)/fig2/fig2
+
+$(RESULTS)/fig4/fig4.png: $(FIT) $(BIN)/plot
+	$(BIN)/plot fig4 --retention $(W)/fit/retention.parquet --decay $(W)/fit/decay.parquet --run small-mid -o $(RESULTS)/fig4/fig4
+
+reproduce-fig3: $(RESULTS)/fig3/fig3.png
+reproduce-fig2: $(RESULTS)/fig2/fig2.png
+reproduce-fig4: $(RESULTS)/fig4/fig4.png
+reproduce-table2: $(FIT)
+	@sed -n '/^# Decay constants/,$$p' $(W)/fit/fit.md
+endif

@@ -49,6 +49,13 @@ enum Command {
         /// Paraphrases per paragraph.
         #[arg(long, default_value_t = 9)]
         paraphrases: usize,
+        /// Sentences a paragraph has at least (the paper: more than 20). Smaller values with a
+        /// smaller --words make paragraphs that fit the short rows of CPU presets.
+        #[arg(long, default_value_t = 20)]
+        min_sentences: usize,
+        /// A paragraph stops growing past a word count drawn from LOW,HIGH.
+        #[arg(long, value_delimiter = ',', default_values_t = [270, 420])]
+        words: Vec<usize>,
         /// Folder with names.toml and relations.toml replacing the bundled data/fictional files.
         #[arg(long)]
         data: Option<PathBuf>,
@@ -97,14 +104,21 @@ fn main() -> Result<()> {
             output,
             probes,
             paraphrases,
+            min_sentences,
+            words,
             data,
         } => {
+            let [low, high] = words[..] else {
+                bail!("--words takes two numbers, LOW,HIGH; got {words:?}");
+            };
             let bar = cli.verbosity.progress(count as u64, "paragraphs");
             let options = FictionalOptions {
                 count,
                 seed,
                 shape: ParagraphShape {
                     paraphrases,
+                    min_sentences,
+                    target_words: [low, high],
                     ..ParagraphShape::default()
                 },
                 data,

@@ -1,11 +1,11 @@
 //! Command-line interface: flags to a [`RunConfig`] and a [`Start`].
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use factlab_artifacts::ShardManifest;
+use factlab_cli::Verbosity;
 use factlab_model::{AdamWConfig, ModelConfig};
 use tokenizers::Tokenizer;
 
@@ -124,28 +124,13 @@ pub struct Cli {
     /// cpu, cuda or cuda:N (cuda needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Only errors.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// More log output (repeat for more).
-    #[arg(long, short, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
 /// Parses nothing itself: sets up logging, builds the session and trains.
 pub fn run(cli: Cli) -> Result<()> {
-    let level = match (cli.quiet, cli.verbose) {
-        (true, _) => tracing::Level::ERROR,
-        (false, 0) => tracing::Level::INFO,
-        (false, 1) => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
-    };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-    let show_progress = !cli.quiet && std::io::stderr().is_terminal();
+    cli.verbosity.init_logging();
     let session = match &cli.resume {
         Some(out) => Session::resume(out)?,
         None => {
@@ -153,7 +138,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Session::new(config, start)?
         }
     };
-    session.run(show_progress)
+    session.run(&cli.verbosity)
 }
 
 /// Resolves the flags of a new run (not `--resume`) against the shards and, for `--init`, the

@@ -8,13 +8,13 @@ use candle_core::{Device, Tensor};
 use factlab_artifacts::{
     read_rows, write_rows, LogprobRow, Probe, ShardManifest, ShardRow, TrainLogRow,
 };
+use factlab_cli::Verbosity;
 use factlab_model::checkpoint::{self, step_folder_name};
 use factlab_model::{
     encode_probes, ids_tensor, score_probes, AdamW, AdamWConfig, EncodedProbe, Llama, ModelConfig,
     Params,
 };
 use factlab_rng::Rng;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
@@ -240,12 +240,15 @@ impl Session {
 
     /// Trains to `end_step`, scoring and checkpointing on schedule; always ends with a
     /// checkpoint of the final weights.
-    pub fn run(mut self, show_progress: bool) -> Result<()> {
+    pub fn run(mut self, verbosity: &Verbosity) -> Result<()> {
         let config = self.state.config.clone();
         let model = Llama::new(&config.model, &self.params, true)?;
         let scorer = Llama::new(&config.model, &self.params, false)?;
         let first_step = self.state.step;
-        let progress = progress_bar(show_progress, first_step, config.end_step);
+        let progress = verbosity.progress(
+            u64::from(config.end_step.saturating_sub(first_step)),
+            "steps",
+        );
         let started_run = Instant::now();
         let tokens_per_step = u64::from(self.stream.manifest().batch_size)
             * u64::from(self.stream.manifest().seq_len);
@@ -409,14 +412,4 @@ fn load_probes(config: &RunConfig, stream: &ShardStream) -> Result<Vec<EncodedPr
         config.model.max_position_embeddings,
     )
     .with_context(|| format!("encoding {}", path.display()))
-}
-
-fn progress_bar(show: bool, start: u32, end: u32) -> ProgressBar {
-    if !show || end <= start {
-        return ProgressBar::hidden();
-    }
-    ProgressBar::new(u64::from(end - start)).with_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps  {msg}")
-            .expect("valid template"),
-    )
 }

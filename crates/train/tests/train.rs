@@ -11,7 +11,10 @@ use train::{Cli, Session, TrainState};
 fn train_with(args: &[&str]) {
     let cli = Cli::parse_from(std::iter::once("train").chain(args.iter().copied()));
     let (config, start) = train::cli::config_from_flags(&cli).unwrap();
-    Session::new(config, start).unwrap().run(false).unwrap();
+    Session::new(config, start)
+        .unwrap()
+        .run(&cli.verbosity)
+        .unwrap();
 }
 
 fn s(p: &Path) -> &str {

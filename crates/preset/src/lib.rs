@@ -1,0 +1,70 @@
+//! A preset is a TOML file of tables of scalars (`[train] base_steps = 300`); `make_variables`
+//! turns it into `TRAIN_BASE_STEPS := 300` lines for `include` in the Makefile. Lists become
+//! comma-separated values.
+
+use anyhow::{bail, Result};
+use toml::Value;
+
+fn scalar(path: &str, value: &Value) -> Result<String> {
+    Ok(match value {
+        Value::String(s) => s.clone(),
+        Value::Integer(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| scalar(path, item))
+            .collect::<Result<Vec<_>>>()?
+            .join(","),
+        other => bail!(
+            "`{path}` is a {}; a preset holds tables of strings, numbers, booleans and lists",
+            other.type_str()
+        ),
+    })
+}
+
+/// `SECTION_KEY := value` for every key of every top-level table, sorted by name.
+pub fn make_variables(text: &str) -> Result<String> {
+    let root: toml::Table = text.parse()?;
+    let mut out = String::new();
+    for (section, table) in &root {
+        let Value::Table(table) = table else {
+            bail!("`{section}` must be a table: [{section}] followed by key = value lines");
+        };
+        for (key, value) in table {
+            let name = format!("{section}_{key}").to_uppercase().replace('-', "_");
+            let value = scalar(&format!("{section}.{key}"), value)?;
+            if value.contains('\n') || value.contains('$') {
+                bail!("`{section}.{key}` must not contain a newline or `$`");
+            }
+            out.push_str(&format!("{name} := {value}\n"));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_become_upper_case_variables() {
+        let text = "[train]\nbase_steps = 300\nlr = 0.001\nstages = [50, 100]\n[model]\nsmall = \"pipelines/models/tiny.toml\"\n";
+        assert_eq!(
+            make_variables(text).unwrap(),
+            "MODEL_SMALL := pipelines/models/tiny.toml\nTRAIN_BASE_STEPS := 300\nTRAIN_LR := 0.001\nTRAIN_STAGES := 50,100\n"
+        );
+    }
+
+    #[test]
+    fn nested_tables_and_top_level_keys_are_refused() {
+        assert!(make_variables("steps = 3")
+            .unwrap_err()
+            .to_string()
+            .contains("`steps` must be a table"));
+        assert!(make_variables("[a]\nb = { c = 1 }")
+            .unwrap_err()
+            .to_string()
+            .contains("`a.b` is a table"));
+    }
+}

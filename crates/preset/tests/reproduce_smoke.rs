@@ -1,0 +1,127 @@
+//! The whole chain as a user runs it: `make reproduce-fig3 reproduce-fig2 reproduce-fig4
+//! reproduce-table2` with the smoke preset, through every stage binary and real files, using the
+//! binaries this `cargo test` run has just built.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use factlab_artifacts::{read_rows, DecayRow, EffectivityRow, LogprobRow};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn markdown_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            l.starts_with("| ")
+                && !l.starts_with("| panel")
+                && !l.starts_with("| run")
+                && !l.starts_with("| scenario")
+        })
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn smoke_preset_runs_the_whole_chain() {
+    let results = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_preset")).parent().unwrap();
+    let output = Command::new("make")
+        .arg("-C")
+        .arg(workspace_root())
+        .args([
+            "reproduce-fig3",
+            "reproduce-fig2",
+            "reproduce-fig4",
+            "reproduce-table2",
+            "PRESET=smoke",
+            "BUILD_BINARIES=no",
+        ])
+        .arg(format!("RESULTS={}", results.path().display()))
+        .arg(format!("BIN={}", bin.display()))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "make failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("# Decay constants"),
+        "reproduce-table2 printed no table:\n{stdout}"
+    );
+
+    for figure in ["fig3", "fig2", "fig4"] {
+        for extension in ["png", "svg", "md"] {
+            let path = results
+                .path()
+                .join(figure)
+                .join(format!("{figure}.{extension}"));
+            assert!(
+                std::fs::metadata(&path)
+                    .map(|m| m.len() > 100)
+                    .unwrap_or(false),
+                "{} missing",
+                path.display()
+            );
+        }
+    }
+
+    // Figure 3: left panel 3 stages, right panel 2 sizes, each 3 scenarios × 3 kinds, finite.
+    let rows = markdown_rows(&results.path().join("fig3/fig3.md"));
+    assert_eq!(rows.len(), (3 + 2) * 9, "{rows:?}");
+    for row in &rows {
+        let effectivity: f64 = row[4].parse().unwrap();
+        assert!(effectivity.is_finite(), "{row:?}");
+    }
+
+    let work = results.path().join("work/smoke");
+    let effectivity: Vec<EffectivityRow> =
+        read_rows(&work.join("fit/effectivity.parquet")).unwrap();
+    assert_eq!(effectivity.len(), 4 * 3 * 3);
+    assert!(effectivity.iter().all(|r| r.mean.is_finite()
+        && r.ci_low <= r.mean
+        && r.mean <= r.ci_high
+        && r.probes == 20));
+    let decay: Vec<DecayRow> = read_rows(&work.join("fit/decay.parquet")).unwrap();
+    assert!(
+        !decay.is_empty()
+            && decay
+                .iter()
+                .all(|d| d.a.is_finite() && d.r_squared.is_finite())
+    );
+
+    // Each run scored all 180 probes at every step of its eval schedule (0..=12).
+    let logprobs: Vec<LogprobRow> =
+        read_rows(&work.join("runs/small-mid/logprobs.parquet")).unwrap();
+    assert_eq!(logprobs.len(), 180 * 13);
+    assert!(logprobs
+        .iter()
+        .all(|r| r.target_logprob.is_finite() && r.target_logprob < 0.0));
+
+    // A second make has nothing to do: every file is current.
+    let again = Command::new("make")
+        .arg("-C")
+        .arg(workspace_root())
+        .args(["-q", "reproduce-fig3", "PRESET=smoke", "BUILD_BINARIES=no"])
+        .arg(format!("RESULTS={}", results.path().display()))
+        .arg(format!("BIN={}", bin.display()))
+        .status()
+        .unwrap();
+    assert!(
+        again.success(),
+        "make -q reports out-of-date files after a complete run"
+    );
+}
