@@ -69,6 +69,8 @@ $(W)/preset.mk: $(PRESET_FILE) $(BIN)/preset
 include $(W)/preset.mk
 
 step6 = $(shell printf '%06d' $(1))
+comma := ,
+space := $(subst ,, )
 # Runs of Figure 3: the small model from its early, mid and late checkpoints, and the large one
 # from mid (a run is SIZE-STAGE).
 RUNS := small-early small-mid small-late large-mid
@@ -99,11 +101,13 @@ $(W)/pretrain/shards/manifest.json: $(CORPUS_FILE) $(W)/knowledge.parquet $(BIN)
 	  --tokenizer-knowledge $(W)/knowledge.parquet --seq-len $(SHARDS_SEQ_LEN) \
 	  --batch-size $(SHARDS_BATCH_SIZE) --steps $(SHARDS_BASE_STEPS)
 
-# Continuation shards on corpus text the base run never saw, with the knowledge injected.
-$(W)/continuation/shards/manifest.json: $(W)/pretrain/shards/manifest.json $(W)/knowledge.parquet $(SHARDS_SCHEDULE) $(BIN)/inject
-	rm -rf $(W)/continuation
-	$(BIN)/inject -c $(CORPUS_FILE) -o $(W)/continuation --after $(W)/pretrain \
-	  --seq-len $(SHARDS_SEQ_LEN) --batch-size $(SHARDS_BATCH_SIZE) --steps $(SHARDS_CONTINUATION_STEPS) \
+# Continuation shards on corpus text the base run never saw, with the knowledge injected; one
+# folder per batch size (Figure 5 compares two).
+CONT := $(W)/continuation-b$(SHARDS_BATCH_SIZE)
+$(W)/continuation-b%/shards/manifest.json: $(W)/pretrain/shards/manifest.json $(W)/knowledge.parquet $(SHARDS_SCHEDULE) $(BIN)/inject
+	rm -rf $(W)/continuation-b$*
+	$(BIN)/inject -c $(CORPUS_FILE) -o $(W)/continuation-b$* --after $(W)/pretrain \
+	  --seq-len $(SHARDS_SEQ_LEN) --batch-size $* --steps $(SHARDS_CONTINUATION_STEPS) \
 	  --inject $(W)/knowledge.parquet --schedule $(SHARDS_SCHEDULE) --interval $(SHARDS_INTERVAL)
 
 # Base models, with checkpoints at the early, mid and late stages (the large model is only needed
@@ -119,7 +123,7 @@ $(W)/base-%/done: $(W)/pretrain/shards/manifest.json $(BIN)/train
 # Continued pretraining from one checkpoint with its optimizer state and LR schedule, the paper's
 # main protocol; steps count from t = 0 and every probe is scored at the eval steps.
 .SECONDEXPANSION:
-$(W)/runs/%/logprobs.parquet: $(W)/continuation/shards/manifest.json $(W)/probes.parquet $(BIN)/train \
+$(W)/runs/%/logprobs.parquet: $(CONT)/shards/manifest.json $(W)/probes.parquet $(BIN)/train \
     $(W)/base-$$(firstword $$(subst -, ,$$*))/done
 	rm -rf $(W)/runs/$*
 	$(BIN)/train --shards $< --init $(W)/base-$(firstword $(subst -, ,$*))/checkpoints/step-$(call step6,$(TRAIN_$(shell echo $(lastword $(subst -, ,$*)) | tr a-z A-Z))) \
@@ -129,7 +133,7 @@ $(W)/runs/%/logprobs.parquet: $(W)/continuation/shards/manifest.json $(W)/probes
 FIT := $(W)/fit/effectivity.parquet
 $(FIT): $(foreach run,$(RUNS),$(W)/runs/$(run)/logprobs.parquet) $(BIN)/fit
 	$(BIN)/fit --logprobs $(foreach run,$(RUNS),$(W)/runs/$(run)/logprobs.parquet) \
-	  --injections $(W)/continuation/injections.parquet --manifest $(W)/continuation/shards/manifest.json \
+	  --injections $(CONT)/injections.parquet --manifest $(CONT)/shards/manifest.json \
 	  --step-offset $(SHARDS_BASE_STEPS) --window $(FIT_WINDOW) --iqr-factor $(FIT_IQR_FACTOR) \
 	  --bootstrap $(FIT_BOOTSTRAP) --seed $(FIT_SEED) -o $(W)/fit
 
@@ -138,15 +142,37 @@ $(RESULTS)/fig3/fig3.png: $(FIT) $(BIN)/plot
 	  --right small-mid,large-mid -o $(RESULTS)/fig3/fig3
 
 $(RESULTS)/fig2/fig2.png: $(FIT) $(BIN)/plot
-	$(BIN)/plot fig2 --trajectory $(W)/fit/trajectory.parquet --injections $(W)/continuation/injections.parquet \
+	$(BIN)/plot fig2 --trajectory $(W)/fit/trajectory.parquet --injections $(CONT)/injections.parquet \
 	  --step-offset $(SHARDS_BASE_STEPS) --run small-mid -o $(RESULTS)/fig2/fig2
 
 $(RESULTS)/fig4/fig4.png: $(FIT) $(BIN)/plot
 	$(BIN)/plot fig4 --retention $(W)/fit/retention.parquet --decay $(W)/fit/decay.parquet --run small-mid -o $(RESULTS)/fig4/fig4
 
+# Figure 5: the mid checkpoint continued with the preset's batch and with a batch FIG5_FACTOR
+# times larger, each with its checkpoint's LR held constant and a fresh optimizer (the paper's
+# App. G protocol), fitted apart since their tokens per step differ.
+FIG5_BATCHES := $(SHARDS_BATCH_SIZE) $(shell echo $$(( $(SHARDS_BATCH_SIZE) * $(FIG5_FACTOR) )))
+$(W)/fig5/batch-%/logprobs.parquet: $(W)/continuation-b%/shards/manifest.json $(W)/probes.parquet $(W)/base-small/done $(BIN)/train
+	rm -rf $(W)/fig5/batch-$*
+	$(BIN)/train --shards $< --init $(W)/base-small/checkpoints/step-$(call step6,$(TRAIN_MID)) \
+	  --reset-step --constant-lr --reset-optimizer --out $(W)/fig5/batch-$* --run-id batch-$* \
+	  --probes $(W)/probes.parquet --eval-schedule '$(TRAIN_EVAL)' --seed $(TRAIN_SEED)
+
+$(W)/fig5/fit-b%/decay.parquet: $(W)/fig5/batch-%/logprobs.parquet $(BIN)/fit
+	$(BIN)/fit --logprobs $< --injections $(W)/continuation-b$*/injections.parquet \
+	  --manifest $(W)/continuation-b$*/shards/manifest.json --step-offset $(SHARDS_BASE_STEPS) \
+	  --window $(FIT_WINDOW) --iqr-factor $(FIT_IQR_FACTOR) --bootstrap $(FIT_BOOTSTRAP) \
+	  --seed $(FIT_SEED) -o $(W)/fig5/fit-b$*
+
+$(RESULTS)/fig5/fig5.png: $(foreach b,$(FIG5_BATCHES),$(W)/fig5/fit-b$(b)/decay.parquet) $(BIN)/plot
+	$(BIN)/plot fig5 --retention $(foreach b,$(FIG5_BATCHES),$(W)/fig5/fit-b$(b)/retention.parquet) \
+	  --decay $(foreach b,$(FIG5_BATCHES),$(W)/fig5/fit-b$(b)/decay.parquet) \
+	  --runs $(subst $(space),$(comma),$(addprefix batch-,$(FIG5_BATCHES))) --scenario duplicate -o $(RESULTS)/fig5/fig5
+
 reproduce-fig3: $(RESULTS)/fig3/fig3.png
 reproduce-fig2: $(RESULTS)/fig2/fig2.png
 reproduce-fig4: $(RESULTS)/fig4/fig4.png
+reproduce-fig5: $(RESULTS)/fig5/fig5.png
 reproduce-table2: $(FIT)
 	@sed -n '/^# Decay constants/,$$p' $(W)/fit/fit.md
 endif

@@ -2,7 +2,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use factlab_artifacts::{read_rows, DecayRow, EffectivityRow, RetentionRow, TrajectoryRow};
+use factlab_artifacts::{
+    read_rows, Artifact, DecayRow, EffectivityRow, RetentionRow, TrajectoryRow,
+};
 use factlab_cli::Verbosity;
 use plot::{check_runs, injection_steps, save, EffectivityPanel, Fig2, Fig3, Fig4, Fig5};
 
@@ -16,7 +18,8 @@ Examples:
   plot fig3 --effectivity fit/effectivity.parquet --left early,mid,late --right small-mid,large-mid -o results/fig3/fig3
   plot fig2 --trajectory fit/trajectory.parquet --injections shards/injections.parquet --run mid -o results/fig2/fig2
   plot fig4 --retention fit/retention.parquet --decay fit/decay.parquet --run mid -o results/fig4/fig4
-  plot fig5 --retention fit/retention.parquet --decay fit/decay.parquet --runs batch-16,batch-4 -o results/fig5/fig5"
+  plot fig5 --retention fit-b12/retention.parquet fit-b48/retention.parquet \\
+       --decay fit-b12/decay.parquet fit-b48/decay.parquet --runs batch-12,batch-48 -o results/fig5/fig5"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,11 +73,12 @@ enum FigureCommand {
         output: PathBuf,
     },
     /// Retainability against tokens for runs of different batch size, fits extended to R = 0.
+    /// Takes several fit outputs, since runs of different batch size are fitted apart.
     Fig5 {
-        #[arg(long)]
-        retention: PathBuf,
-        #[arg(long)]
-        decay: PathBuf,
+        #[arg(long, required = true, num_args = 1..)]
+        retention: Vec<PathBuf>,
+        #[arg(long, required = true, num_args = 1..)]
+        decay: Vec<PathBuf>,
         #[arg(long, value_delimiter = ',', required = true)]
         runs: Vec<String>,
         #[arg(long, default_value = "duplicate")]
@@ -82,6 +86,14 @@ enum FigureCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+}
+
+fn read_all<T: Artifact>(paths: &[PathBuf]) -> Result<Vec<T>> {
+    let mut rows = Vec::new();
+    for path in paths {
+        rows.extend(read_rows::<T>(path)?);
+    }
+    Ok(rows)
 }
 
 fn main() -> Result<()> {
@@ -171,9 +183,9 @@ fn main() -> Result<()> {
             scenario,
             output,
         } => {
-            let rows: Vec<RetentionRow> = read_rows(&retention)?;
-            check_runs(&runs, rows.iter().map(|r| r.run_id.as_str()), &retention)?;
-            let decay: Vec<DecayRow> = read_rows(&decay)?;
+            let rows: Vec<RetentionRow> = read_all(&retention)?;
+            check_runs(&runs, rows.iter().map(|r| r.run_id.as_str()), &retention[0])?;
+            let decay: Vec<DecayRow> = read_all(&decay)?;
             save(
                 &Fig5 {
                     runs,

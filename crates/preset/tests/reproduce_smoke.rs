@@ -1,5 +1,5 @@
 //! The whole chain as a user runs it: `make reproduce-fig3 reproduce-fig2 reproduce-fig4
-//! reproduce-table2` with the smoke preset, through every stage binary and real files, using the
+//! reproduce-fig5 reproduce-table2` with the smoke preset, through every stage binary and real files, using the
 //! binaries this `cargo test` run has just built.
 
 use std::path::{Path, PathBuf};
@@ -63,7 +63,7 @@ fn smoke_preset_runs_the_whole_chain() {
         "reproduce-table2 printed no table:\n{stdout}"
     );
 
-    for figure in ["fig3", "fig2", "fig4"] {
+    for figure in ["fig3", "fig2", "fig4", "fig5"] {
         for extension in ["png", "svg", "md"] {
             let path = results
                 .path()
