@@ -5,13 +5,53 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use factlab_artifacts::{read_rows, DecayRow, EffectivityRow, LogprobRow};
+use factlab_artifacts::{
+    read_rows, DecayRow, EffectivityRow, Knowledge, LogprobRow, Probe, ProbeKind,
+};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
         .unwrap()
+}
+
+fn make(results: &Path, extra: &[String]) -> std::process::Output {
+    let bin = Path::new(env!("CARGO_BIN_EXE_preset")).parent().unwrap();
+    Command::new("make")
+        .arg("-C")
+        .arg(workspace_root())
+        .args(["PRESET=smoke", "BUILD_BINARIES=no"])
+        .arg(format!("RESULTS={}", results.display()))
+        .arg(format!("BIN={}", bin.display()))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The knowledge and probes of a run, written back in the public release's JSON layout.
+fn release_json(knowledge: &[Knowledge], probes: &[Probe]) -> String {
+    let entries: Vec<serde_json::Value> = knowledge
+        .iter()
+        .map(|k| {
+            let mut entry =
+                serde_json::json!({ "train_context": k.text, "paraphrases": k.paraphrases });
+            for (kind, key) in [
+                (ProbeKind::Memorization, "mem"),
+                (ProbeKind::Semantic, "gen"),
+                (ProbeKind::Composition, "hard_gen"),
+            ] {
+                let own: Vec<&Probe> = probes
+                    .iter()
+                    .filter(|p| p.knowledge_id == k.id && p.kind == kind)
+                    .collect();
+                entry[format!("{key}_input")] = own.iter().map(|p| p.prompt.clone()).collect();
+                entry[format!("{key}_target")] = own.iter().map(|p| p.target.clone()).collect();
+            }
+            entry
+        })
+        .collect();
+    serde_json::to_string(&entries).unwrap()
 }
 
 fn markdown_rows(path: &Path) -> Vec<Vec<String>> {
@@ -36,22 +76,14 @@ fn markdown_rows(path: &Path) -> Vec<Vec<String>> {
 #[test]
 fn smoke_preset_runs_the_whole_chain() {
     let results = tempfile::tempdir().unwrap();
-    let bin = Path::new(env!("CARGO_BIN_EXE_preset")).parent().unwrap();
-    let output = Command::new("make")
-        .arg("-C")
-        .arg(workspace_root())
-        .args([
-            "reproduce-fig3",
-            "reproduce-fig2",
-            "reproduce-fig4",
-            "reproduce-table2",
-            "PRESET=smoke",
-            "BUILD_BINARIES=no",
-        ])
-        .arg(format!("RESULTS={}", results.path().display()))
-        .arg(format!("BIN={}", bin.display()))
-        .output()
-        .unwrap();
+    let targets = [
+        "reproduce-fig3",
+        "reproduce-fig2",
+        "reproduce-fig4",
+        "reproduce-fig5",
+        "reproduce-table2",
+    ];
+    let output = make(results.path(), &targets.map(String::from));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -112,16 +144,35 @@ fn smoke_preset_runs_the_whole_chain() {
         .all(|r| r.target_logprob.is_finite() && r.target_logprob < 0.0));
 
     // A second make has nothing to do: every file is current.
-    let again = Command::new("make")
-        .arg("-C")
-        .arg(workspace_root())
-        .args(["-q", "reproduce-fig3", "PRESET=smoke", "BUILD_BINARIES=no"])
-        .arg(format!("RESULTS={}", results.path().display()))
-        .arg(format!("BIN={}", bin.display()))
-        .status()
-        .unwrap();
+    let again = make(results.path(), &["-q".into(), "reproduce-fig3".into()]);
     assert!(
-        again.success(),
+        again.status.success(),
         "make -q reports out-of-date files after a complete run"
     );
+
+    // The same chain on the public release's JSON layout and a corpus given by the user.
+    let knowledge: Vec<Knowledge> = read_rows(&work.join("knowledge.parquet")).unwrap();
+    let probes: Vec<Probe> = read_rows(&work.join("probes.parquet")).unwrap();
+    let imported = tempfile::tempdir().unwrap();
+    let json = imported.path().join("fictional_knowledge.json");
+    std::fs::write(&json, release_json(&knowledge, &probes)).unwrap();
+    let output = make(
+        imported.path(),
+        &[
+            "reproduce-fig3".into(),
+            format!("KNOWLEDGE={}", json.display()),
+            format!("CORPUS={}", work.join("corpus.parquet").display()),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !imported.path().join("work/smoke/corpus.parquet").exists(),
+        "the given corpus was not used"
+    );
+    let rows = markdown_rows(&imported.path().join("fig3/fig3.md"));
+    assert_eq!(rows.len(), (3 + 2) * 9);
 }
