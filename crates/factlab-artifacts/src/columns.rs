@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, ListArray, RecordBatch, StringArray, StructArray, UInt32Array};
+use arrow_array::{
+    Array, ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, StructArray, UInt32Array,
+    UInt64Array,
+};
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Fields};
 
 use crate::schema_text::format_type;
-use crate::{ArtifactError, Result, Triple};
+use crate::{ArtifactError, ProbeKind, Result, Triple};
 
 pub(crate) fn triple_type() -> DataType {
     DataType::Struct(triple_fields())
@@ -32,6 +35,14 @@ pub(crate) fn optional_utf8<'a>(values: impl Iterator<Item = Option<&'a str>>) -
 
 pub(crate) fn uint32(values: impl Iterator<Item = u32>) -> ArrayRef {
     Arc::new(values.collect::<UInt32Array>())
+}
+
+pub(crate) fn uint64(values: impl Iterator<Item = u64>) -> ArrayRef {
+    Arc::new(values.collect::<UInt64Array>())
+}
+
+pub(crate) fn float64(values: impl Iterator<Item = f64>) -> ArrayRef {
+    Arc::new(values.collect::<Float64Array>())
 }
 
 fn list(item_type: DataType, lengths: impl Iterator<Item = usize>, items: ArrayRef) -> ArrayRef {
@@ -79,14 +90,6 @@ pub(crate) struct Columns<'a> {
 impl<'a> Columns<'a> {
     pub fn new(batch: &'a RecordBatch, origin: &'a str) -> Self {
         Columns { batch, origin }
-    }
-
-    pub fn batch(&self) -> &'a RecordBatch {
-        self.batch
-    }
-
-    pub fn origin(&self) -> &'a str {
-        self.origin
     }
 
     fn column(&self, name: &str) -> Result<&'a ArrayRef> {
@@ -153,6 +156,37 @@ impl<'a> Columns<'a> {
         let values = self.downcast::<UInt32Array>(name, array.as_ref(), "uint32")?;
         self.no_nulls(name, values)?;
         Ok(values.values().to_vec())
+    }
+
+    pub fn uint64s(&self, name: &str) -> Result<Vec<u64>> {
+        let array = self.column(name)?;
+        let values = self.downcast::<UInt64Array>(name, array.as_ref(), "uint64")?;
+        self.no_nulls(name, values)?;
+        Ok(values.values().to_vec())
+    }
+
+    pub fn float64s(&self, name: &str) -> Result<Vec<f64>> {
+        let array = self.column(name)?;
+        let values = self.downcast::<Float64Array>(name, array.as_ref(), "float64")?;
+        self.no_nulls(name, values)?;
+        Ok(values.values().to_vec())
+    }
+
+    pub fn probe_kinds(&self, name: &str) -> Result<Vec<ProbeKind>> {
+        self.strings(name)?
+            .iter()
+            .enumerate()
+            .map(|(row, text)| {
+                ProbeKind::parse(text).ok_or_else(|| {
+                    ArtifactError::bad_value(
+                        self.origin,
+                        name,
+                        row,
+                        format!("is `{text}`; expected memorization, semantic or composition"),
+                    )
+                })
+            })
+            .collect()
     }
 
     fn lists(&self, name: &str, expected: &str) -> Result<&'a ListArray> {

@@ -1,13 +1,13 @@
-//! Artifacts whose columns are plain scalars (`utf8`, `uint32`, `float64`) are declared with
+//! Artifacts whose columns are plain scalars (`utf8`, `uint32`, `uint64`, `float64`, probe kinds)
+//! are declared with
 //! [`flat_artifact!`]: one list of fields gives the struct, its schema and both conversions, so
-//! the metric tables cannot drift between the three.
+//! the three cannot drift apart.
 
 use arrow_array::ArrayRef;
 use arrow_schema::DataType;
 
-use crate::columns::{uint32, utf8, Columns};
-use crate::train_log::{float64, float64s};
-use crate::Result;
+use crate::columns::{float64, uint32, uint64, utf8, Columns};
+use crate::{ProbeKind, Result};
 
 pub(crate) trait FlatColumn: Sized {
     const DATA_TYPE: DataType;
@@ -37,13 +37,34 @@ impl FlatColumn for u32 {
     }
 }
 
+impl FlatColumn for u64 {
+    const DATA_TYPE: DataType = DataType::UInt64;
+    fn build<'a>(values: impl Iterator<Item = &'a Self>) -> ArrayRef {
+        uint64(values.copied())
+    }
+    fn read(columns: &Columns, name: &str) -> Result<Vec<Self>> {
+        columns.uint64s(name)
+    }
+}
+
 impl FlatColumn for f64 {
     const DATA_TYPE: DataType = DataType::Float64;
     fn build<'a>(values: impl Iterator<Item = &'a Self>) -> ArrayRef {
         float64(values.copied())
     }
     fn read(columns: &Columns, name: &str) -> Result<Vec<Self>> {
-        float64s(columns.batch(), columns.origin(), name)
+        columns.float64s(name)
+    }
+}
+
+/// Stored as `utf8`; reading checks every value is a known kind.
+impl FlatColumn for ProbeKind {
+    const DATA_TYPE: DataType = DataType::Utf8;
+    fn build<'a>(values: impl Iterator<Item = &'a Self>) -> ArrayRef {
+        utf8(values.map(|kind| kind.as_str()))
+    }
+    fn read(columns: &Columns, name: &str) -> Result<Vec<Self>> {
+        columns.probe_kinds(name)
     }
 }
 

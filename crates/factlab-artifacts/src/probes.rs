@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::columns::{triple_lists, triple_type, uint32, utf8, Columns};
 use crate::schema_text::list_of;
-use crate::{Artifact, ArtifactError, Result, Triple};
+use crate::{Artifact, Result, Triple};
 
 /// The three probe depths of Chang et al. 2024.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,21 +79,7 @@ impl Artifact for Probe {
 
     fn from_batch(batch: &RecordBatch, origin: &str) -> Result<Vec<Self>> {
         let columns = Columns::new(batch, origin);
-        let kinds = columns
-            .strings("kind")?
-            .iter()
-            .enumerate()
-            .map(|(row, text)| {
-                ProbeKind::parse(text).ok_or_else(|| {
-                    ArtifactError::bad_value(
-                        origin,
-                        "kind",
-                        row,
-                        format!("is `{text}`; expected memorization, semantic or composition"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let kinds = columns.probe_kinds("kind")?;
         let ids = columns.uint32s("id")?;
         let knowledge_ids = columns.uint32s("knowledge_id")?;
         let prompts = columns.strings("prompt")?;
