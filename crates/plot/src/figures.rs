@@ -45,6 +45,21 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .map_err(drawing)
 }
 
+/// A decay fit drawn dashed between two points, with its legend entry.
+fn fitted_line<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    line: [(f64, f64); 2],
+    colour: RGBColor,
+    label: String,
+) -> Result<()> {
+    chart
+        .draw_series(DashedLineSeries::new(line, 6, 3, colour.stroke_width(2)))
+        .map_err(drawing)?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2)));
+    Ok(())
+}
+
 // ------------------------------------------------------------------------------------ Fig. 3
 
 pub struct EffectivityPanel {
@@ -388,13 +403,8 @@ impl Figure for Fig4 {
                 chart.draw_series(points).map_err(drawing)?;
                 if let Some(fit) = decay_for(&self.decay, &self.run, scenario, kind.as_str()) {
                     let line = [1.0, last_t].map(|t| (t, fit.intercept - fit.a * t.log10()));
-                    chart
-                        .draw_series(DashedLineSeries::new(line, 6, 3, colour.stroke_width(2)))
-                        .map_err(drawing)?
-                        .label(format!("{} a = {:.3}", kind.as_str(), fit.a))
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2))
-                        });
+                    let label = format!("{} a = {:.3}", kind.as_str(), fit.a);
+                    fitted_line(&mut chart, line, colour, label)?;
                 }
             }
             legend(&mut chart, SeriesLabelPosition::UpperRight)?;
@@ -504,16 +514,11 @@ impl Figure for Fig5 {
                     };
                     let line = [start, end.min(last)]
                         .map(|x| (x, fit.intercept - fit.a * (x / fit.tokens_per_step).log10()));
-                    chart
-                        .draw_series(DashedLineSeries::new(line, 6, 3, colour.stroke_width(2)))
-                        .map_err(drawing)?
-                        .label(format!(
-                            "{run}: a = {:.3}, R = 0 at 10^{:.1}",
-                            fit.a, fit.x_intercept_log10_tokens
-                        ))
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2))
-                        });
+                    let label = format!(
+                        "{run}: a = {:.3}, R = 0 at 10^{:.1}",
+                        fit.a, fit.x_intercept_log10_tokens
+                    );
+                    fitted_line(&mut chart, line, colour, label)?;
                 }
             }
             legend(&mut chart, SeriesLabelPosition::UpperRight)?;
