@@ -23,7 +23,10 @@ use fit::FitOptions;
 Example:
   fit --logprobs results/early/logprobs.parquet results/late/logprobs.parquet \\
       --injections results/shards-cont/injections.parquet \\
-      --manifest results/shards-cont/shards/manifest.json -o results/fit"
+      --manifest results/shards-cont/shards/manifest.json --step-offset 250 -o results/fit
+
+Continuation shards made with `inject --after` start at the base run's last step + 1 (here 250)
+while `train --reset-step` counts t from 0; --step-offset puts the two on one numbering."
 )]
 struct Cli {
     /// logprobs.parquet files written by `train`.

@@ -19,7 +19,7 @@ Examples:
   gen-facts fictional -n 120 --seed 1 -o knowledge.parquet --probes probes.parquet
   gen-facts background --tokens 2000000 --seed 1 -o corpus.parquet
   gen-facts import-fictional-knowledge fictional_knowledge.json -o knowledge.parquet --probes probes.parquet
-  gen-facts fictional -n 40 -o - | inject ...        (`-` writes Parquet to stdout)"
+  gen-facts background --documents 2000 -o - | inject -c - -o runs/pre --steps 50   (`-` is stdout)"
 )]
 struct Cli {
     #[command(subcommand)]
