@@ -25,25 +25,31 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
+/// A 3-step pretraining run of 4 × 32 tokens with a 350-token tokenizer.
+fn pretrain_args<'a>(corpus: &'a str, out: &'a str) -> [&'a str; 15] {
+    [
+        "-c",
+        corpus,
+        "-o",
+        out,
+        "--vocab-size",
+        "350",
+        "--seq-len",
+        "32",
+        "--batch-size",
+        "4",
+        "--steps",
+        "3",
+        "-q",
+        "--tokenizer-knowledge",
+        "knowledge.parquet",
+    ]
+}
+
 fn pretrain(dir: &Path) {
     inject()
         .current_dir(dir)
-        .args([
-            "-c",
-            "corpus.parquet",
-            "-o",
-            "pre",
-            "--vocab-size",
-            "350",
-            "--seq-len",
-            "32",
-            "--batch-size",
-            "4",
-            "--steps",
-            "3",
-            "-q",
-        ])
-        .args(["--tokenizer-knowledge", "knowledge.parquet"])
+        .args(pretrain_args("corpus.parquet", "pre"))
         .assert()
         .success();
 }
@@ -75,22 +81,7 @@ fn corpus_from_stdin_gives_the_same_shards_as_from_a_file() {
     let corpus = std::fs::read(dir.path().join("corpus.parquet")).unwrap();
     inject()
         .current_dir(dir.path())
-        .args([
-            "-c",
-            "-",
-            "-o",
-            "piped",
-            "--vocab-size",
-            "350",
-            "--seq-len",
-            "32",
-            "--batch-size",
-            "4",
-            "--steps",
-            "3",
-            "-q",
-        ])
-        .args(["--tokenizer-knowledge", "knowledge.parquet"])
+        .args(pretrain_args("-", "piped"))
         .write_stdin(corpus)
         .assert()
         .success();
