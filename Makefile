@@ -22,7 +22,7 @@ STAGES := gen-facts inject train fit plot preset
 BINARIES := $(addprefix $(BIN)/,$(STAGES))
 
 .SECONDARY:
-.PHONY: build test lint check-python clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 FORCE
+.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 FORCE
 
 ## build: every stage binary (dependencies optimised, see Cargo.toml's dev profile)
 build:
@@ -45,6 +45,14 @@ check-python: build
 	$(BIN)/gen-facts fictional -n 120 --seed 1 -o target/check-python/knowledge.parquet --probes target/check-python/probes.parquet
 	$(BIN)/gen-facts background --documents 200 --seed 1 -o target/check-python/corpus.parquet
 	.venv/bin/python scripts/check_parquet.py target/check-python
+
+## check-hf: our checkpoints load in transformers with the same logits (installs torch and
+## transformers into bench/.venv, about 5 GB)
+check-hf:
+	test -x bench/.venv/bin/python || python3 -m venv bench/.venv
+	bench/.venv/bin/python -c "import torch, transformers, safetensors" 2>/dev/null || \
+	  bench/.venv/bin/pip install --quiet torch transformers safetensors
+	$(CARGO) test -p factlab-model --test hf_logits -- --ignored
 
 clean:
 	rm -rf $(RESULTS) target/check-python

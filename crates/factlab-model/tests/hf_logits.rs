@@ -1,6 +1,7 @@
 //! Our checkpoints load unchanged in transformers' LlamaForCausalLM and give the same logits
-//! (to 1e-4). Runs `scripts/check_hf_logits.py` when a Python with torch and transformers is
-//! found (`FACTLAB_PYTHON`, else `bench/.venv/bin/python`, else `python3`); skips otherwise.
+//! (to 1e-4), through `scripts/check_hf_logits.py`. Needs a Python with torch and transformers
+//! (`FACTLAB_PYTHON`, else `bench/.venv/bin/python`, else `python3`), so it is ignored by
+//! `make test` and run by `make check-hf`, which installs them; run that way it fails without them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,12 +25,11 @@ fn python_with_transformers(root: &Path) -> Option<PathBuf> {
 }
 
 #[test]
+#[ignore = "needs Python with torch and transformers: run `make check-hf`"]
 fn transformers_loads_our_checkpoint_and_matches_logits() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let Some(python) = python_with_transformers(&root) else {
-        eprintln!("skipped: no Python with torch and transformers");
-        return;
-    };
+    let python = python_with_transformers(&root)
+        .expect("no Python with torch, transformers and safetensors (set FACTLAB_PYTHON or run `make check-hf`)");
     let dir = tempfile::tempdir().unwrap();
     let mut folders = Vec::new();
     for tied in [true, false] {
