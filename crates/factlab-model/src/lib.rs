@@ -4,18 +4,25 @@
 //! probe scoring.
 
 pub mod checkpoint;
+pub mod composed;
 mod config;
 mod error;
+pub mod kernels;
 mod model;
 mod optim;
 mod params;
 mod scoring;
 
+pub use composed::{cross_entropy, log_softmax, softmax};
 pub use config::{HfLlamaConfig, ModelConfig};
 pub use error::{ModelError, Result};
-pub use model::{cross_entropy, ids_tensor, log_softmax, softmax, Llama};
-pub use optim::{AdamW, AdamWConfig};
-pub use params::{load_tensors, parameter_specs, save_tensors, ParamSpec, Params, Role};
+pub use kernels::Kernels;
+pub use model::{ids_tensor, Llama};
+pub use optim::{global_norm, AdamW, AdamWConfig};
+pub use params::{
+    load_tensors, parameter_layout, parameter_specs, save_tensors, BlockParams, ModelParams,
+    ParamSpec, Params, Role,
+};
 pub use scoring::{encode_probes, score_probes, EncodedProbe, ProbeScore};
 
 /// `cpu`, or `cuda` / `cuda:N` (needs the binary built with the `cuda` feature).

@@ -1,11 +1,17 @@
 //! A decoder-only Llama: embeddings, `num_layers` pre-norm blocks (attention then SwiGLU MLP,
 //! each added to the residual stream), a final RMSNorm and the output projection.
 //!
-//! Every op here has a backward pass: candle's fused `rms_norm`, `softmax_last_dim` and `rope`
-//! kernels have none, and gradients would silently stop at them.
+//! Two implementations of the same blocks: the fused CPU kernels of [`crate::kernels`], and
+//! compositions of candle's differentiable ops (the reference, and the path on other devices).
+//! Every op of either has a backward pass: candle's own fused `rms_norm`, `softmax_last_dim`
+//! and `rope` kernels have none, and gradients would silently stop at them.
 
-use candle_core::{Device, Tensor, D};
+use std::sync::Arc;
 
+use candle_core::{Device, Tensor};
+
+use crate::composed::{self, AttentionTables};
+use crate::kernels::{self, Kernels, RopeTables};
 use crate::{ModelConfig, Params, Result};
 
 /// `x @ w.T` for a Hugging Face `(out, in)` weight, on inputs of any leading shape.
@@ -21,85 +27,24 @@ fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     Ok(y.reshape(out_dims)?)
 }
 
-/// Softmax over the last dimension. Subtracting the (constant) row maximum leaves the gradient
-/// unchanged, so it is detached.
-pub fn softmax(x: &Tensor) -> Result<Tensor> {
-    let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?;
-    let e = shifted.exp()?;
-    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
-}
-
-/// Log-softmax over the last dimension.
-pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
-    let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?;
-    let log_sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    Ok(shifted.broadcast_sub(&log_sum)?)
-}
-
-/// Mean cross-entropy of `logits (n, vocab)` against `targets (n)`.
-pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let picked = log_softmax(logits)?.gather(&targets.unsqueeze(1)?, 1)?;
-    Ok(picked.mean_all()?.neg()?)
-}
-
 struct RmsNorm {
     weight: Tensor,
     eps: f64,
 }
 
 impl RmsNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let rms = (x.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?.sqrt()?;
-        Ok(x.broadcast_div(&rms)?.broadcast_mul(&self.weight)?)
+    fn forward(&self, x: &Tensor, kernels: &Implementation) -> Result<Tensor> {
+        match kernels {
+            Implementation::Fused(_) => Ok(kernels::rms_norm(x, &self.weight, self.eps)?),
+            Implementation::Composed(_) => composed::rms_norm(x, &self.weight, self.eps),
+        }
     }
 }
 
-/// Rotary tables in Hugging Face's layout: frequencies repeated over the two halves of a head,
-/// rotated with `rotate_half` (not interleaved pairs).
-struct Rotary {
-    cos: Tensor,
-    sin: Tensor,
-}
-
-impl Rotary {
-    fn new(config: &ModelConfig, device: &Device) -> Result<Self> {
-        let half = config.head_dim() / 2;
-        let inv_freq: Vec<f32> = (0..half)
-            .map(|i| {
-                1.0 / config
-                    .rope_theta
-                    .powf(2.0 * i as f64 / config.head_dim() as f64) as f32
-            })
-            .collect();
-        let positions = config.max_position_embeddings;
-        let angles: Vec<f32> = (0..positions)
-            .flat_map(|p| {
-                let inv = &inv_freq;
-                (0..2 * half).map(move |j| p as f32 * inv[j % half])
-            })
-            .collect();
-        let angles = Tensor::from_vec(angles, (positions, 2 * half), device)?;
-        Ok(Rotary {
-            cos: angles.cos()?,
-            sin: angles.sin()?,
-        })
-    }
-
-    /// `x` is `(batch, heads, seq, head_dim)`.
-    fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        let (_, _, seq, head_dim) = x.dims4()?;
-        let half = head_dim / 2;
-        let cos = self.cos.narrow(0, 0, seq)?;
-        let sin = self.sin.narrow(0, 0, seq)?;
-        let rotated = Tensor::cat(
-            &[
-                &x.narrow(D::Minus1, half, half)?.neg()?,
-                &x.narrow(D::Minus1, 0, half)?,
-            ],
-            D::Minus1,
-        )?;
-        Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
-    }
+/// The kernels in use, with the tables each needs.
+enum Implementation {
+    Fused(Arc<RopeTables>),
+    Composed(AttentionTables),
 }
 
 struct Attention {
@@ -111,24 +56,16 @@ struct Attention {
 }
 
 impl Attention {
-    fn forward(&self, x: &Tensor, rotary: &Rotary, mask: &Tensor) -> Result<Tensor> {
-        let (batch, seq, width) = x.dims3()?;
-        let head_dim = width / self.num_heads;
-        let heads = |w: &Tensor| -> Result<Tensor> {
-            Ok(linear(x, w)?
-                .reshape((batch, seq, self.num_heads, head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?)
+    fn forward(&self, x: &Tensor, kernels: &Implementation) -> Result<Tensor> {
+        // One product by the stacked weights gives queries, keys and values. The stack is made
+        // anew each time: the model holds views of the variables, which the optimizer updates.
+        let qkv = linear(x, &Tensor::cat(&[&self.q, &self.k, &self.v], 0)?)?;
+        let y = match kernels {
+            Implementation::Fused(rope) => kernels::causal_attention(&qkv, self.num_heads, rope)?,
+            Implementation::Composed(tables) => {
+                composed::causal_attention(&qkv, self.num_heads, tables)?
+            }
         };
-        let q = rotary.apply(&heads(&self.q)?)?;
-        let k = rotary.apply(&heads(&self.k)?)?;
-        let v = heads(&self.v)?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (head_dim as f64).sqrt()))?;
-        let weights = softmax(&scores.broadcast_add(mask)?)?;
-        let y = weights
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((batch, seq, width))?;
         linear(&y, &self.o)
     }
 }
@@ -140,8 +77,12 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let hidden = (linear(x, &self.gate)?.silu()? * linear(x, &self.up)?)?;
+    fn forward(&self, x: &Tensor, kernels: &Implementation) -> Result<Tensor> {
+        let gate_up = linear(x, &Tensor::cat(&[&self.gate, &self.up], 0)?)?;
+        let hidden = match kernels {
+            Implementation::Fused(_) => kernels::swiglu(&gate_up)?,
+            Implementation::Composed(_) => composed::swiglu(&gate_up)?,
+        };
         linear(&hidden, &self.down)
     }
 }
@@ -154,11 +95,11 @@ struct Block {
 }
 
 impl Block {
-    fn forward(&self, x: &Tensor, rotary: &Rotary, mask: &Tensor) -> Result<Tensor> {
-        let x = (x + self
-            .attention
-            .forward(&self.input_norm.forward(x)?, rotary, mask)?)?;
-        Ok((&x + self.mlp.forward(&self.post_attention_norm.forward(&x)?)?)?)
+    fn forward(&self, x: &Tensor, kernels: &Implementation) -> Result<Tensor> {
+        let normed = self.input_norm.forward(x, kernels)?;
+        let x = (x + self.attention.forward(&normed, kernels)?)?;
+        let normed = self.post_attention_norm.forward(&x, kernels)?;
+        Ok((&x + self.mlp.forward(&normed, kernels)?)?)
     }
 }
 
@@ -169,66 +110,76 @@ pub struct Llama {
     blocks: Vec<Block>,
     norm: RmsNorm,
     lm_head: Tensor,
-    rotary: Rotary,
-    mask: Tensor,
+    implementation: Implementation,
 }
 
 impl Llama {
     /// With `track_gradients` false the tensors are detached views of the same storage: the
-    /// forward records no graph (for scoring), yet still sees every update.
+    /// forward records no graph (for scoring), yet still sees every update. Runs the fused
+    /// kernels on the CPU and the composed ops on other devices.
     pub fn new(config: &ModelConfig, params: &Params, track_gradients: bool) -> Result<Self> {
-        let get = |name: &str| {
-            let t = params.get(name);
-            if track_gradients {
-                t.clone()
-            } else {
-                t.detach()
-            }
-        };
-        let norm = |name: &str| RmsNorm {
-            weight: get(name),
+        let kernels = Kernels::for_device(params.device());
+        Self::with_kernels(config, params, track_gradients, kernels)
+    }
+
+    pub fn with_kernels(
+        config: &ModelConfig,
+        params: &Params,
+        track_gradients: bool,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let tensors = params.model_tensors(track_gradients);
+        let norm = |weight: &Tensor| RmsNorm {
+            weight: weight.clone(),
             eps: config.rms_norm_eps,
         };
-        let blocks = (0..config.num_layers)
-            .map(|i| {
-                let p = format!("model.layers.{i}");
-                Block {
-                    input_norm: norm(&format!("{p}.input_layernorm.weight")),
-                    attention: Attention {
-                        q: get(&format!("{p}.self_attn.q_proj.weight")),
-                        k: get(&format!("{p}.self_attn.k_proj.weight")),
-                        v: get(&format!("{p}.self_attn.v_proj.weight")),
-                        o: get(&format!("{p}.self_attn.o_proj.weight")),
-                        num_heads: config.num_heads,
-                    },
-                    post_attention_norm: norm(&format!("{p}.post_attention_layernorm.weight")),
-                    mlp: Mlp {
-                        gate: get(&format!("{p}.mlp.gate_proj.weight")),
-                        up: get(&format!("{p}.mlp.up_proj.weight")),
-                        down: get(&format!("{p}.mlp.down_proj.weight")),
-                    },
-                }
+        let blocks = tensors
+            .blocks
+            .iter()
+            .map(|b| Block {
+                input_norm: norm(&b.input_norm),
+                attention: Attention {
+                    q: b.q.clone(),
+                    k: b.k.clone(),
+                    v: b.v.clone(),
+                    o: b.o.clone(),
+                    num_heads: config.num_heads,
+                },
+                post_attention_norm: norm(&b.post_attention_norm),
+                mlp: Mlp {
+                    gate: b.gate.clone(),
+                    up: b.up.clone(),
+                    down: b.down.clone(),
+                },
             })
             .collect();
-        let embed = get("model.embed_tokens.weight");
-        let lm_head = if config.tie_word_embeddings {
-            embed.clone()
-        } else {
-            get("lm_head.weight")
+        let embed = tensors.embed.clone();
+        let lm_head = tensors.lm_head.clone().unwrap_or_else(|| embed.clone());
+        let rope = RopeTables::new(
+            config.head_dim(),
+            config.max_position_embeddings,
+            config.rope_theta,
+        );
+        let implementation = match kernels {
+            Kernels::Fused => Implementation::Fused(Arc::new(rope)),
+            Kernels::Composed => {
+                Implementation::Composed(AttentionTables::new(&rope, embed.device())?)
+            }
         };
-        let device = embed.device().clone();
-        let n = config.max_position_embeddings;
-        let mask: Vec<f32> = (0..n)
-            .flat_map(|i| (0..n).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
-            .collect();
         Ok(Llama {
             embed,
             blocks,
-            norm: norm("model.norm.weight"),
+            norm: norm(&tensors.norm),
             lm_head,
-            rotary: Rotary::new(config, &device)?,
-            mask: Tensor::from_vec(mask, (n, n), &device)?,
+            implementation,
         })
+    }
+
+    pub fn kernels(&self) -> Kernels {
+        match self.implementation {
+            Implementation::Fused(_) => Kernels::Fused,
+            Implementation::Composed(_) => Kernels::Composed,
+        }
     }
 
     /// Logits `(batch, seq, vocab)` for token ids `(batch, seq)`.
@@ -240,7 +191,6 @@ impl Llama {
     /// (`num_layers + 1` tensors of `(batch, seq, hidden)`, before the final norm).
     pub fn forward_with_hidden(&self, ids: &Tensor, keep: bool) -> Result<(Tensor, Vec<Tensor>)> {
         let (batch, seq) = ids.dims2()?;
-        let mask = self.mask.narrow(0, 0, seq)?.narrow(1, 0, seq)?;
         let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
             batch,
             seq,
@@ -251,12 +201,12 @@ impl Llama {
             if keep {
                 hidden.push(x.clone());
             }
-            x = block.forward(&x, &self.rotary, &mask)?;
+            x = block.forward(&x, &self.implementation)?;
         }
         if keep {
             hidden.push(x.clone());
         }
-        let logits = linear(&self.norm.forward(&x)?, &self.lm_head)?;
+        let logits = linear(&self.norm.forward(&x, &self.implementation)?, &self.lm_head)?;
         Ok((logits, hidden))
     }
 
@@ -268,7 +218,11 @@ impl Llama {
         let targets = rows.narrow(1, 1, seq - 1)?.flatten_all()?;
         let logits = self.forward(&inputs)?;
         let vocab = logits.dim(2)?;
-        cross_entropy(&logits.reshape((batch * (seq - 1), vocab))?, &targets)
+        let logits = logits.reshape((batch * (seq - 1), vocab))?;
+        match self.implementation {
+            Implementation::Fused(_) => Ok(kernels::cross_entropy(&logits, &targets)?),
+            Implementation::Composed(_) => composed::cross_entropy(&logits, &targets),
+        }
     }
 }
 

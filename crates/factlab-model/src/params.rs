@@ -23,52 +23,130 @@ pub struct ParamSpec {
     pub role: Role,
 }
 
+/// The parameters of one decoder block, by what they do (`T` is an index or a tensor).
+pub struct BlockParams<T> {
+    pub input_norm: T,
+    pub q: T,
+    pub k: T,
+    pub v: T,
+    pub o: T,
+    pub post_attention_norm: T,
+    pub gate: T,
+    pub up: T,
+    pub down: T,
+}
+
+/// The parameters of the whole model, by what they do.
+pub struct ModelParams<T> {
+    pub embed: T,
+    pub blocks: Vec<BlockParams<T>>,
+    pub norm: T,
+    /// `None` when the output layer is the embedding (tied).
+    pub lm_head: Option<T>,
+}
+
+impl<T> ModelParams<T> {
+    fn map<U>(&self, f: impl Fn(&T) -> U) -> ModelParams<U> {
+        ModelParams {
+            embed: f(&self.embed),
+            blocks: self
+                .blocks
+                .iter()
+                .map(|b| BlockParams {
+                    input_norm: f(&b.input_norm),
+                    q: f(&b.q),
+                    k: f(&b.k),
+                    v: f(&b.v),
+                    o: f(&b.o),
+                    post_attention_norm: f(&b.post_attention_norm),
+                    gate: f(&b.gate),
+                    up: f(&b.up),
+                    down: f(&b.down),
+                })
+                .collect(),
+            norm: f(&self.norm),
+            lm_head: self.lm_head.as_ref().map(f),
+        }
+    }
+}
+
+/// A dotted parameter path built by prefixes, as candle-nn's `VarBuilder::pp` builds them.
+#[derive(Clone)]
+struct ParamPath(String);
+
+impl ParamPath {
+    fn pp(&self, part: impl std::fmt::Display) -> Self {
+        if self.0.is_empty() {
+            ParamPath(part.to_string())
+        } else {
+            ParamPath(format!("{}.{part}", self.0))
+        }
+    }
+}
+
+/// Collects specs in order and hands out their indices.
+#[derive(Default)]
+struct Layout {
+    specs: Vec<ParamSpec>,
+}
+
+impl Layout {
+    fn add(&mut self, path: ParamPath, shape: Vec<usize>, role: Role) -> usize {
+        self.specs.push(ParamSpec {
+            name: path.pp("weight").0,
+            shape,
+            role,
+        });
+        self.specs.len() - 1
+    }
+}
+
+/// The one place the parameters are named (Hugging Face Llama names) and ordered (the order of
+/// initialisation and of the optimizer state): every spec, and where each sits in the model.
+pub fn parameter_layout(config: &ModelConfig) -> (Vec<ParamSpec>, ModelParams<usize>) {
+    let (d, f, v) = (config.hidden_size, config.intermediate_size, config.vocab());
+    let mut layout = Layout::default();
+    let model = ParamPath(String::new()).pp("model");
+    let embed = layout.add(model.pp("embed_tokens"), vec![v, d], Role::Embedding);
+    let blocks = (0..config.num_layers)
+        .map(|i| {
+            let block = model.pp("layers").pp(i);
+            let attention = block.pp("self_attn");
+            let mlp = block.pp("mlp");
+            let (matrix, norm) = (Role::Matrix, Role::Norm);
+            // Fields are listed in initialisation order.
+            BlockParams {
+                input_norm: layout.add(block.pp("input_layernorm"), vec![d], norm),
+                q: layout.add(attention.pp("q_proj"), vec![d, d], matrix),
+                k: layout.add(attention.pp("k_proj"), vec![d, d], matrix),
+                v: layout.add(attention.pp("v_proj"), vec![d, d], matrix),
+                o: layout.add(attention.pp("o_proj"), vec![d, d], matrix),
+                post_attention_norm: layout.add(
+                    block.pp("post_attention_layernorm"),
+                    vec![d],
+                    norm,
+                ),
+                gate: layout.add(mlp.pp("gate_proj"), vec![f, d], matrix),
+                up: layout.add(mlp.pp("up_proj"), vec![f, d], matrix),
+                down: layout.add(mlp.pp("down_proj"), vec![d, f], matrix),
+            }
+        })
+        .collect();
+    let norm = layout.add(model.pp("norm"), vec![d], Role::Norm);
+    let lm_head = (!config.tie_word_embeddings)
+        .then(|| layout.add(ParamPath("lm_head".into()), vec![v, d], Role::Embedding));
+    let indices = ModelParams {
+        embed,
+        blocks,
+        norm,
+        lm_head,
+    };
+    (layout.specs, indices)
+}
+
 /// Every parameter in a fixed order (the order of initialisation and of the optimizer state).
 pub fn parameter_specs(config: &ModelConfig) -> Vec<ParamSpec> {
-    let (d, f, v) = (config.hidden_size, config.intermediate_size, config.vocab());
-    let spec = |name: String, shape: Vec<usize>, role| ParamSpec { name, shape, role };
-    let mut specs = vec![spec(
-        "model.embed_tokens.weight".into(),
-        vec![v, d],
-        Role::Embedding,
-    )];
-    for i in 0..config.num_layers {
-        let p = format!("model.layers.{i}");
-        specs.push(spec(
-            format!("{p}.input_layernorm.weight"),
-            vec![d],
-            Role::Norm,
-        ));
-        for proj in ["q", "k", "v", "o"] {
-            specs.push(spec(
-                format!("{p}.self_attn.{proj}_proj.weight"),
-                vec![d, d],
-                Role::Matrix,
-            ));
-        }
-        specs.push(spec(
-            format!("{p}.post_attention_layernorm.weight"),
-            vec![d],
-            Role::Norm,
-        ));
-        for proj in ["gate", "up"] {
-            specs.push(spec(
-                format!("{p}.mlp.{proj}_proj.weight"),
-                vec![f, d],
-                Role::Matrix,
-            ));
-        }
-        specs.push(spec(
-            format!("{p}.mlp.down_proj.weight"),
-            vec![d, f],
-            Role::Matrix,
-        ));
-    }
-    specs.push(spec("model.norm.weight".into(), vec![d], Role::Norm));
-    if !config.tie_word_embeddings {
-        specs.push(spec("lm_head.weight".into(), vec![v, d], Role::Embedding));
-    }
-    specs
+    parameter_layout(config).0
 }
 
 /// Trainable variables, in [`parameter_specs`] order.
@@ -76,13 +154,14 @@ pub struct Params {
     pub names: Vec<String>,
     pub roles: Vec<Role>,
     pub vars: Vec<Var>,
+    layout: ModelParams<usize>,
 }
 
 impl Params {
     /// Normal(0, initializer_range) matrices and unit norms; parameter `i` draws from its own
     /// stream `Rng::derive(seed, [i])`, so a size change elsewhere leaves it unchanged.
     pub fn init(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
-        let specs = parameter_specs(config);
+        let (specs, layout) = parameter_layout(config);
         let mut vars = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
             let n: usize = spec.shape.iter().product();
@@ -98,15 +177,35 @@ impl Params {
             let tensor = Tensor::from_vec(values, spec.shape.as_slice(), device)?;
             vars.push(Var::from_tensor(&tensor)?);
         }
-        Ok(Self::from_specs(specs, vars))
+        Ok(Self::from_specs(specs, layout, vars))
     }
 
-    fn from_specs(specs: Vec<ParamSpec>, vars: Vec<Var>) -> Self {
+    fn from_specs(specs: Vec<ParamSpec>, layout: ModelParams<usize>, vars: Vec<Var>) -> Self {
         Params {
             names: specs.iter().map(|s| s.name.clone()).collect(),
             roles: specs.iter().map(|s| s.role).collect(),
             vars,
+            layout,
         }
+    }
+
+    /// The parameters as tensors by what they do, for building a model. With `track_gradients`
+    /// false they are detached views of the same storage: no graph is recorded, yet every
+    /// update is seen.
+    pub fn model_tensors(&self, track_gradients: bool) -> ModelParams<Tensor> {
+        self.layout.map(|&i| {
+            let t = self.vars[i].as_tensor();
+            if track_gradients {
+                t.clone()
+            } else {
+                t.detach()
+            }
+        })
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> &Device {
+        self.vars[0].device()
     }
 
     pub fn get(&self, name: &str) -> &Tensor {
@@ -142,7 +241,7 @@ impl Params {
     /// Loads `model.safetensors`, checking that it holds exactly the parameters of `config`.
     pub fn load(config: &ModelConfig, path: &Path, device: &Device) -> Result<Self> {
         let mut tensors = load_tensors(path, device)?;
-        let specs = parameter_specs(config);
+        let (specs, layout) = parameter_layout(config);
         let mut vars = Vec::with_capacity(specs.len());
         for spec in &specs {
             let tensor = tensors.remove(&spec.name).ok_or_else(|| {
@@ -168,7 +267,7 @@ impl Params {
                 format!("unexpected tensor {extra} for this config"),
             ));
         }
-        Ok(Self::from_specs(specs, vars))
+        Ok(Self::from_specs(specs, layout, vars))
     }
 }
 

@@ -2,11 +2,11 @@
 //! is tokenized on its own as " " + target (no special tokens), and ℓ is the mean log-probability
 //! of the target tokens; the first target token's log-probability is kept too.
 
-use candle_core::{Device, Tensor};
+use candle_core::{CpuStorage, Device, Storage, Tensor};
 use factlab_artifacts::{Probe, ProbeKind};
 use tokenizers::Tokenizer;
 
-use crate::model::log_softmax;
+use crate::kernels::log_sum_exp;
 use crate::{Llama, ModelError, Result};
 
 /// A probe turned into token ids: `ids[..target_start]` is the context, the rest the target.
@@ -83,7 +83,8 @@ pub fn encode_probes(
 
 /// Scores every probe with `model` (build it with gradients off), `batch_size` probes per
 /// forward pass in the given order; rows are padded on the right, which a causal model never
-/// looks at.
+/// looks at. Only the target positions of the logits are normalised (log-sum-exp per row),
+/// not every position of the batch.
 pub fn score_probes(
     model: &Llama,
     probes: &[EncodedProbe],
@@ -104,11 +105,23 @@ pub fn score_probes(
             })
             .collect();
         let inputs = Tensor::from_vec(flat, (batch.len(), width), device)?;
-        let log_probs = log_softmax(&model.forward(&inputs)?)?.to_vec3::<f32>()?;
-        for (probe, rows) in batch.iter().zip(log_probs) {
-            // Position i predicts token i + 1.
+        let logits = model
+            .forward(&inputs)?
+            .to_device(&Device::Cpu)?
+            .contiguous()?;
+        let vocab = logits.dim(2)?;
+        let (storage, layout) = logits.storage_and_layout();
+        let Storage::Cpu(CpuStorage::F32(data)) = &*storage else {
+            return Err(ModelError::Other("logits are not f32".into()));
+        };
+        let logits = &data[layout.start_offset()..];
+        for (row, probe) in batch.iter().enumerate() {
+            // Position i predicts token i + 1; only the target positions are normalised.
             let target: Vec<f64> = (probe.target_start..probe.ids.len())
-                .map(|i| f64::from(rows[i - 1][probe.ids[i] as usize]))
+                .map(|i| {
+                    let at = &logits[(row * width + i - 1) * vocab..][..vocab];
+                    f64::from(at[probe.ids[i] as usize] - log_sum_exp(at))
+                })
                 .collect();
             scores.push(ProbeScore {
                 probe_id: probe.probe_id,

@@ -11,8 +11,8 @@ use factlab_artifacts::{
 use factlab_cli::Verbosity;
 use factlab_model::checkpoint::{self, step_folder_name};
 use factlab_model::{
-    encode_probes, ids_tensor, score_probes, AdamW, AdamWConfig, EncodedProbe, Llama, ModelConfig,
-    Params,
+    encode_probes, global_norm, ids_tensor, score_probes, AdamW, AdamWConfig, EncodedProbe, Llama,
+    ModelConfig, Params,
 };
 use factlab_rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -104,6 +104,15 @@ pub struct Session {
     device: Device,
     /// Eval and checkpoint at the current step are already done (a resumed run).
     resumed: bool,
+}
+
+/// Seconds spent in each phase of a run, reported at its end.
+#[derive(Default)]
+struct PhaseTimes {
+    data: f64,
+    training: f64,
+    scoring: f64,
+    saving: f64,
 }
 
 /// Where a new (non-resumed) run takes its weights from.
@@ -253,18 +262,23 @@ impl Session {
         let tokens_per_step = u64::from(self.stream.manifest().batch_size)
             * u64::from(self.stream.manifest().seq_len);
         let mut last_saved = None;
+        let mut time = PhaseTimes::default();
         loop {
             let step = self.state.step;
             if !std::mem::take(&mut self.resumed) {
                 if config.eval_at.binary_search(&step).is_ok() {
+                    let started = Instant::now();
                     self.score(&scorer, step)?;
+                    time.scoring += started.elapsed().as_secs_f64();
                 }
                 let scheduled = config.save_at.binary_search(&step).is_ok()
                     || config
                         .save_every
                         .is_some_and(|n| n > 0 && step.is_multiple_of(n));
                 if scheduled || step == config.end_step {
+                    let started = Instant::now();
                     self.save()?;
+                    time.saving += started.elapsed().as_secs_f64();
                     last_saved = Some(step);
                 }
             }
@@ -273,9 +287,11 @@ impl Session {
             }
             let started = Instant::now();
             let rows = self.stream.batch(self.state.data_step)?;
+            time.data += started.elapsed().as_secs_f64();
             let lr = config.lr.lr(self.state.schedule_step);
             let (loss, grad_norm) = self.train_step(&model, &rows, lr)?;
             let seconds = started.elapsed().as_secs_f64();
+            time.training += seconds;
             self.state.tokens += tokens_per_step;
             self.log.push(TrainLogRow {
                 step,
@@ -305,6 +321,14 @@ impl Session {
             "trained {trained} tokens in {seconds:.2} s: {:.0} tokens/s",
             trained as f64 / seconds
         );
+        tracing::info!(
+            "time: reading data {:.2} s, training steps {:.2} s (data included), scoring probes \
+             {:.2} s, saving {:.2} s",
+            time.data,
+            time.training,
+            time.scoring,
+            time.saving
+        );
         Ok(())
     }
 
@@ -328,21 +352,16 @@ impl Session {
                     .collect::<candle_core::Result<_>>()?,
             });
         }
-        let mut grads = total.context("empty batch")?;
-        let mut squares = 0.0;
-        for g in &grads {
-            squares += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
-        }
-        let norm = squares.sqrt();
+        let grads = total.context("empty batch")?;
+        let norm = global_norm(&grads)?;
         let clip = self.state.config.grad_clip;
-        if clip > 0.0 && norm > clip {
-            let scale = clip / (norm + 1e-6);
-            grads = grads
-                .iter()
-                .map(|g| g * scale)
-                .collect::<candle_core::Result<_>>()?;
-        }
-        self.optimizer.update(&self.params, &grads, lr)?;
+        let grad_scale = if clip > 0.0 && norm > clip {
+            clip / (norm + 1e-6)
+        } else {
+            1.0
+        };
+        self.optimizer
+            .update(&self.params, &grads, grad_scale, lr)?;
         self.state.optimizer_step = self.optimizer.step;
         Ok((loss_sum, norm))
     }
