@@ -15,6 +15,10 @@ RESULTS ?= results
 BIN ?= target/debug
 # `no` uses the binaries already in $(BIN) (the end-to-end test, which cargo has just built).
 BUILD_BINARIES ?= yes
+# Where `train` runs: cpu, cuda or cuda:N. cuda needs a train built with `--features cuda`
+# (scripts/build-cuda.sh puts one in .gpu/: BIN=.gpu BUILD_BINARIES=no DEVICE=cuda). A resumed
+# base run keeps the device its checkpoint was made on.
+DEVICE ?= cpu
 KNOWLEDGE ?=
 CORPUS ?=
 
@@ -121,9 +125,9 @@ $(W)/continuation-b%/shards/manifest.json: $(W)/pretrain/shards/manifest.json $(
 # Base models, with checkpoints at the early, mid and late stages (the large model is only needed
 # at mid). An interrupted run resumes from its last checkpoint.
 $(W)/base-%/done: $(W)/pretrain/shards/manifest.json $(BIN)/train
-	if [ -e $(W)/base-$*/checkpoints/latest ]; then $(BIN)/train --resume $(W)/base-$*; else \
+	if [ -e $(W)/base-$*/checkpoints/latest ]; then $(BIN)/train --resume $(W)/base-$* --device $(DEVICE); else \
 	  rm -rf $(W)/base-$* && $(BIN)/train --shards $< --model $(MODELS_$(shell echo $* | tr a-z A-Z)) \
-	  --out $(W)/base-$* --lr $(TRAIN_LR) --warmup-steps $(TRAIN_WARMUP_STEPS) \
+	  --out $(W)/base-$* --device $(DEVICE) --lr $(TRAIN_LR) --warmup-steps $(TRAIN_WARMUP_STEPS) \
 	  --schedule-steps $(TRAIN_SCHEDULE_STEPS) --seed $(TRAIN_SEED) \
 	  --save-at $(TRAIN_EARLY),$(TRAIN_MID),$(TRAIN_LATE) $(if $(filter large,$*),--steps $(TRAIN_MID)); fi
 	touch $@
@@ -136,7 +140,7 @@ $(W)/runs/%/logprobs.parquet: $(CONT)/shards/manifest.json $(W)/probes.parquet $
 	rm -rf $(W)/runs/$*
 	$(BIN)/train --shards $< --init $(W)/base-$(firstword $(subst -, ,$*))/checkpoints/step-$(call step6,$(TRAIN_$(shell echo $(lastword $(subst -, ,$*)) | tr a-z A-Z))) \
 	  --reset-step --out $(W)/runs/$* --run-id $* --probes $(W)/probes.parquet \
-	  --eval-schedule '$(TRAIN_EVAL)' --seed $(TRAIN_SEED)
+	  --eval-schedule '$(TRAIN_EVAL)' --seed $(TRAIN_SEED) --device $(DEVICE)
 
 FIT := $(W)/fit/effectivity.parquet
 $(FIT): $(foreach run,$(RUNS),$(W)/runs/$(run)/logprobs.parquet) $(BIN)/fit
@@ -164,7 +168,7 @@ $(W)/fig5/batch-%/logprobs.parquet: $(W)/continuation-b%/shards/manifest.json $(
 	rm -rf $(W)/fig5/batch-$*
 	$(BIN)/train --shards $< --init $(W)/base-small/checkpoints/step-$(call step6,$(TRAIN_MID)) \
 	  --reset-step --constant-lr --reset-optimizer --out $(W)/fig5/batch-$* --run-id batch-$* \
-	  --probes $(W)/probes.parquet --eval-schedule '$(TRAIN_EVAL)' --seed $(TRAIN_SEED)
+	  --probes $(W)/probes.parquet --eval-schedule '$(TRAIN_EVAL)' --seed $(TRAIN_SEED) --device $(DEVICE)
 
 $(W)/fig5/fit-b%/decay.parquet: $(W)/fig5/batch-%/logprobs.parquet $(BIN)/fit
 	$(BIN)/fit --logprobs $< --injections $(W)/continuation-b$*/injections.parquet \

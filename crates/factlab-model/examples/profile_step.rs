@@ -51,6 +51,9 @@ fn linear(x: &Tensor, w: &Tensor) -> Tensor {
 }
 
 fn main() {
+    if std::env::var_os("FACTLAB_PLAIN_RUNTIME").is_none() {
+        factlab_model::prepare_cpu_runtime();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or(default.into());
     let mut config =
@@ -137,12 +140,6 @@ fn main() {
             total.unwrap()
         }),
     );
-    add(
-        "matmuls: output layer",
-        1,
-        vec![vec![n, d], vec![vocab, d]],
-        Box::new(|x| linear(&x[0], &x[1])),
-    );
     if fused {
         let rope = rope.clone();
         add(
@@ -201,12 +198,15 @@ fn main() {
         }),
     );
     add(
-        "cross-entropy",
+        match fused {
+            true => "output layer and cross-entropy (one fused kernel, matmuls included)",
+            false => "output layer (matmul) and cross-entropy",
+        },
         1,
-        vec![vec![n, vocab]],
+        vec![vec![n, d], vec![vocab, d]],
         Box::new(move |x| match fused {
-            true => kernels::cross_entropy(&x[0], &targets).unwrap(),
-            false => composed::cross_entropy(&x[0], &targets).unwrap(),
+            true => kernels::linear_cross_entropy(&x[0], &x[1], &targets).unwrap(),
+            false => composed::cross_entropy(&linear(&x[0], &x[1]), &targets).unwrap(),
         }),
     );
     // The optimizer and the clipping norm, on gradients of the model's shapes.

@@ -14,17 +14,17 @@ use crate::composed::{self, AttentionTables};
 use crate::kernels::{self, Kernels, RopeTables};
 use crate::{ModelConfig, Params, Result};
 
-/// `x @ w.T` for a Hugging Face `(out, in)` weight, on inputs of any leading shape.
+/// `x @ w.T` for activations `x (tokens, in)` and a Hugging Face `(out, in)` weight.
 fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let dims = x.dims();
-    let (rows, inner) = (
-        dims[..dims.len() - 1].iter().product::<usize>(),
-        dims[dims.len() - 1],
-    );
-    let y = x.reshape((rows, inner))?.matmul(&w.t()?)?;
-    let mut out_dims = dims.to_vec();
-    *out_dims.last_mut().expect("non-scalar input") = w.dim(0)?;
-    Ok(y.reshape(out_dims)?)
+    Ok(x.matmul(&w.t()?)?)
+}
+
+/// Activations are `(tokens, width)` matrices with the rows of a batch's sequences one after
+/// another (every reshape is a node that autograd pays for); attention alone needs the split.
+#[derive(Clone, Copy)]
+struct Tokens {
+    batch: usize,
+    seq: usize,
 }
 
 struct RmsNorm {
@@ -56,17 +56,19 @@ struct Attention {
 }
 
 impl Attention {
-    fn forward(&self, x: &Tensor, kernels: &Implementation) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, tokens: Tokens, kernels: &Implementation) -> Result<Tensor> {
         // One product by the stacked weights gives queries, keys and values. The stack is made
         // anew each time: the model holds views of the variables, which the optimizer updates.
         let qkv = linear(x, &Tensor::cat(&[&self.q, &self.k, &self.v], 0)?)?;
+        let width = qkv.dim(1)?;
+        let qkv = qkv.reshape((tokens.batch, tokens.seq, width))?;
         let y = match kernels {
             Implementation::Fused(rope) => kernels::causal_attention(&qkv, self.num_heads, rope)?,
             Implementation::Composed(tables) => {
                 composed::causal_attention(&qkv, self.num_heads, tables)?
             }
         };
-        linear(&y, &self.o)
+        linear(&y.reshape((tokens.batch * tokens.seq, width / 3))?, &self.o)
     }
 }
 
@@ -95,9 +97,9 @@ struct Block {
 }
 
 impl Block {
-    fn forward(&self, x: &Tensor, kernels: &Implementation) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, tokens: Tokens, kernels: &Implementation) -> Result<Tensor> {
         let normed = self.input_norm.forward(x, kernels)?;
-        let x = (x + self.attention.forward(&normed, kernels)?)?;
+        let x = (x + self.attention.forward(&normed, tokens, kernels)?)?;
         let normed = self.post_attention_norm.forward(&x, kernels)?;
         Ok((&x + self.mlp.forward(&normed, kernels)?)?)
     }
@@ -191,37 +193,51 @@ impl Llama {
     /// (`num_layers + 1` tensors of `(batch, seq, hidden)`, before the final norm).
     pub fn forward_with_hidden(&self, ids: &Tensor, keep: bool) -> Result<(Tensor, Vec<Tensor>)> {
         let (batch, seq) = ids.dims2()?;
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
-            batch,
-            seq,
-            self.embed.dim(1)?,
-        ))?;
         let mut hidden = Vec::new();
+        let normed = self.final_states(ids, keep.then_some(&mut hidden))?;
+        let logits = linear(&normed, &self.lm_head)?;
+        let width = self.embed.dim(1)?;
+        let hidden = hidden
+            .iter()
+            .map(|h| h.reshape((batch, seq, width)))
+            .collect::<candle_core::Result<_>>()?;
+        Ok((logits.reshape((batch, seq, ()))?, hidden))
+    }
+
+    /// The final norm of the residual stream, `(batch · seq, hidden)`; with `hidden` given, the
+    /// residual stream after the embedding and after each block is pushed onto it.
+    fn final_states(&self, ids: &Tensor, mut hidden: Option<&mut Vec<Tensor>>) -> Result<Tensor> {
+        let (batch, seq) = ids.dims2()?;
+        let tokens = Tokens { batch, seq };
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?;
         for block in &self.blocks {
-            if keep {
+            if let Some(hidden) = hidden.as_deref_mut() {
                 hidden.push(x.clone());
             }
-            x = block.forward(&x, &self.implementation)?;
+            x = block.forward(&x, tokens, &self.implementation)?;
         }
-        if keep {
+        if let Some(hidden) = hidden {
             hidden.push(x.clone());
         }
-        let logits = linear(&self.norm.forward(&x, &self.implementation)?, &self.lm_head)?;
-        Ok((logits, hidden))
+        self.norm.forward(&x, &self.implementation)
     }
 
     /// Mean next-token cross-entropy of rows of token ids `(batch, seq)`: positions `0..seq-1`
     /// predict `1..seq`.
     pub fn loss(&self, rows: &Tensor) -> Result<Tensor> {
-        let (batch, seq) = rows.dims2()?;
+        let seq = rows.dim(1)?;
         let inputs = rows.narrow(1, 0, seq - 1)?;
         let targets = rows.narrow(1, 1, seq - 1)?.flatten_all()?;
-        let logits = self.forward(&inputs)?;
-        let vocab = logits.dim(2)?;
-        let logits = logits.reshape((batch * (seq - 1), vocab))?;
+        let normed = self.final_states(&inputs, None)?;
         match self.implementation {
-            Implementation::Fused(_) => Ok(kernels::cross_entropy(&logits, &targets)?),
-            Implementation::Composed(_) => composed::cross_entropy(&logits, &targets),
+            Implementation::Fused(_) => Ok(kernels::linear_cross_entropy(
+                &normed,
+                &self.lm_head,
+                &targets,
+            )?),
+            Implementation::Composed(_) => {
+                composed::cross_entropy(&linear(&normed, &self.lm_head)?, &targets)
+            }
         }
     }
 }

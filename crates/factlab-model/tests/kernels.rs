@@ -144,21 +144,26 @@ fn swiglu_matches_the_composed_reference() {
 }
 
 #[test]
-fn cross_entropy_matches_the_composed_reference() {
+fn output_layer_cross_entropy_matches_the_composed_reference() {
     let mut rng = Rng::new(3);
-    for (rows, vocab) in [(1, 3), (37, 11), (70, 257)] {
-        let logits = (random(&[rows, vocab], &mut rng) * 3.0).unwrap();
+    // (rows, width, vocab): one partial group, several groups with a partial last one.
+    for (rows, d, vocab) in [(1, 2, 3), (37, 5, 11), (300, 16, 257)] {
+        let x = random(&[rows, d], &mut rng);
+        let w = random(&[vocab, d], &mut rng);
         let targets: Vec<u32> = (0..rows).map(|_| rng.below(vocab) as u32).collect();
         let targets = Tensor::new(targets, &Device::Cpu).unwrap();
-        let what = format!("cross_entropy {rows}×{vocab}");
+        let what = format!("linear cross-entropy {rows}×{d}→{vocab}");
         compare(
             &what,
-            std::slice::from_ref(&logits),
-            |t| kernels::cross_entropy(&t[0], &targets).unwrap(),
-            |t| composed::cross_entropy(&t[0], &targets).unwrap(),
+            &[x.clone(), w.clone()],
+            |t| kernels::linear_cross_entropy(&t[0], &t[1], &targets).unwrap(),
+            |t| {
+                let logits = t[0].matmul(&t[1].t().unwrap()).unwrap();
+                composed::cross_entropy(&logits, &targets).unwrap()
+            },
         );
-        assert_thread_count_invariant(&what, &[logits], |t| {
-            kernels::cross_entropy(&t[0], &targets).unwrap()
+        assert_thread_count_invariant(&what, &[x, w], |t| {
+            kernels::linear_cross_entropy(&t[0], &t[1], &targets).unwrap()
         });
     }
 }

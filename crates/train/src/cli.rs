@@ -130,6 +130,7 @@ pub struct Cli {
 
 /// Parses nothing itself: sets up logging, builds the session and trains.
 pub fn run(cli: Cli) -> Result<()> {
+    factlab_model::prepare_cpu_runtime();
     cli.verbosity.init_logging();
     let session = match &cli.resume {
         Some(out) => Session::resume(out)?,

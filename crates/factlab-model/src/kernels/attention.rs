@@ -10,10 +10,9 @@
 use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
-use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::{f32_data, DisjointWrites};
+use super::{exp, f32_data, matmul, DisjointWrites, Operand};
 
 /// Rotary tables in Hugging Face's layout: angle `p · θ^(−2j/d_h)` for position `p` and
 /// frequency `j < d_h/2`, applied to the two halves of a head (`rotate_half`, not pairs).
@@ -124,69 +123,23 @@ impl Dims {
     }
 }
 
-/// A matrix operand: first element and row / column strides, in elements.
-#[derive(Clone, Copy)]
-struct Operand {
-    ptr: *const f32,
-    row_stride: usize,
-    col_stride: usize,
+/// Query rows per block: block `r` attends to keys `0..end(r)` only, so the products skip most
+/// of the masked upper triangle.
+const QUERY_BLOCK: usize = 32;
+
+/// The query blocks of a sequence as (first row, rows, keys visible to the block).
+fn query_blocks(seq: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    (0..seq).step_by(QUERY_BLOCK).map(move |start| {
+        (
+            start,
+            QUERY_BLOCK.min(seq - start),
+            (start + QUERY_BLOCK).min(seq),
+        )
+    })
 }
 
-impl Operand {
-    fn rows(ptr: *const f32, row_stride: usize) -> Self {
-        Operand {
-            ptr,
-            row_stride,
-            col_stride: 1,
-        }
-    }
-
-    fn transposed(self) -> Self {
-        Operand {
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
-    }
-}
-
-/// `out (m×n, row stride out_rs) = scale · a (m×k) · b (k×n)`, single-threaded (the caller
-/// parallelises over heads).
-///
-/// # Safety
-/// The operands must cover the elements their strides address, and `out` must not overlap them.
-unsafe fn matmul(
-    (m, n, k): (usize, usize, usize),
-    out: *mut f32,
-    out_rs: usize,
-    a: Operand,
-    b: Operand,
-    scale: f32,
-) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        out,
-        1,
-        out_rs as isize,
-        false,
-        a.ptr,
-        a.col_stride as isize,
-        a.row_stride as isize,
-        b.ptr,
-        b.col_stride as isize,
-        b.row_stride as isize,
-        0.0,
-        scale,
-        false,
-        false,
-        false,
-        Parallelism::None,
-    );
-}
-
-/// Per-head scratch: rotated queries and keys `(seq, head_dim)` and the weights `(seq, seq)`.
+/// Per-head scratch: rotated queries and keys `(seq, head_dim)` and the weights `(seq, seq)`
+/// (entries above the diagonal stay zero).
 struct Head {
     q: Vec<f32>,
     k: Vec<f32>,
@@ -210,27 +163,21 @@ impl CausalAttention {
             self.rope.rotate(k, t, false, &mut head.k[rows]);
         }
         let scale = 1.0 / (head_dim as f32).sqrt();
-        let q = Operand::rows(head.q.as_ptr(), head_dim);
-        let k_t = Operand::rows(head.k.as_ptr(), head_dim).transposed();
-        // Safety: q and k are seq×head_dim; weights is seq×seq and separate.
-        unsafe {
-            matmul(
-                (seq, seq, head_dim),
-                head.weights.as_mut_ptr(),
-                seq,
-                q,
-                k_t,
-                scale,
-            )
-        };
+        for (start, rows, keys) in query_blocks(seq) {
+            let q = Operand::rows(head.q[start * head_dim..].as_ptr(), head_dim);
+            let k_t = Operand::rows(head.k.as_ptr(), head_dim).transposed();
+            let out = head.weights[start * seq..].as_mut_ptr();
+            // Safety: q rows start..start+rows and k rows 0..keys are inside their buffers; the
+            // block of weights written is rows × keys at row stride seq, inside `weights`.
+            unsafe { matmul((rows, keys, head_dim), out, seq, false, q, k_t, scale) };
+        }
         for (i, row) in head.weights.chunks_mut(seq).enumerate() {
             let (visible, future) = row.split_at_mut(i + 1);
             let max = visible.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0;
             for w in visible.iter_mut() {
-                *w = (*w - max).exp();
-                sum += *w;
+                *w = exp(*w - max);
             }
+            let sum: f32 = visible.iter().sum();
             for w in visible.iter_mut() {
                 *w /= sum;
             }
@@ -259,18 +206,22 @@ impl CustomOp1 for CausalAttention {
         Self::tasks(dims).for_each(|(b, h)| {
             let head = self.head(qkv, dims, b, h);
             let v = Operand::rows(qkv[dims.qkv_offset(b, 0, 2, h)..].as_ptr(), 3 * dims.hidden);
-            let weights = Operand::rows(head.weights.as_ptr(), dims.seq);
-            // Safety: task (b, h) writes only head h's columns of item b's rows of `out`.
-            unsafe {
-                let y = writes.at(dims.out_offset(b, 0, h));
-                matmul(
-                    (dims.seq, dims.head_dim, dims.seq),
-                    y,
-                    dims.hidden,
-                    weights,
-                    v,
-                    1.0,
-                );
+            // Safety: task (b, h) writes only head h's columns of item b's rows of `out`; each
+            // block reads the weights of its rows over the keys it sees.
+            for (start, rows, keys) in query_blocks(dims.seq) {
+                let weights = Operand::rows(head.weights[start * dims.seq..].as_ptr(), dims.seq);
+                unsafe {
+                    let y = writes.at(dims.out_offset(b, start, h));
+                    matmul(
+                        (rows, dims.head_dim, keys),
+                        y,
+                        dims.hidden,
+                        false,
+                        weights,
+                        v,
+                        1.0,
+                    );
+                }
             }
         });
         Ok((
@@ -319,54 +270,74 @@ impl CustomOp2 for CausalAttentionBackward<'_> {
         let scale = 1.0 / (head_dim as f32).sqrt();
         CausalAttention::tasks(dims).for_each(|(b, h)| {
             let head = attention.head(qkv, dims, b, h);
-            let weights = Operand::rows(head.weights.as_ptr(), seq);
-            let dy = Operand::rows(d_out[dims.out_offset(b, 0, h)..].as_ptr(), hidden);
             let v = Operand::rows(qkv[dims.qkv_offset(b, 0, 2, h)..].as_ptr(), 3 * hidden);
             let mut d_scores = vec![0f32; seq * seq];
             let mut d_q = vec![0f32; seq * head_dim];
             let mut d_k = vec![0f32; seq * head_dim];
-            // Safety: the scratch buffers are this task's own; in d_qkv the task writes only
-            // head h's q, k and v columns of item b's rows.
-            unsafe {
-                let d_v = writes.at(dims.qkv_offset(b, 0, 2, h));
-                matmul(
-                    (seq, head_dim, seq),
-                    d_v,
-                    3 * hidden,
-                    weights.transposed(),
-                    dy,
-                    1.0,
-                );
-                let d_w = d_scores.as_mut_ptr();
-                matmul((seq, seq, head_dim), d_w, seq, dy, v.transposed(), 1.0);
-            }
-            // Softmax backward: dS = P ⊙ (dP − Σ_j P·dP), times the score scale.
-            for (d_row, p_row) in d_scores.chunks_mut(seq).zip(head.weights.chunks(seq)) {
-                let dot: f32 = d_row.iter().zip(p_row).map(|(d, p)| d * p).sum();
-                for (d, p) in d_row.iter_mut().zip(p_row) {
-                    *d = p * (*d - dot) * scale;
+            let k_all = Operand::rows(head.k.as_ptr(), head_dim);
+            let d_v = unsafe { writes.at(dims.qkv_offset(b, 0, 2, h)) };
+            for (i, (start, rows, keys)) in query_blocks(seq).enumerate() {
+                let weights = Operand::rows(head.weights[start * seq..].as_ptr(), seq);
+                let dy = Operand::rows(d_out[dims.out_offset(b, start, h)..].as_ptr(), hidden);
+                let d_w = d_scores[start * seq..].as_mut_ptr();
+                // Safety: the scratch buffers are this task's own; in d_qkv the task writes
+                // only head h's v columns of item b's rows 0..keys. Blocks add to d_v in order.
+                unsafe {
+                    matmul(
+                        (keys, head_dim, rows),
+                        d_v,
+                        3 * hidden,
+                        i > 0,
+                        weights.transposed(),
+                        dy,
+                        1.0,
+                    );
+                    matmul(
+                        (rows, keys, head_dim),
+                        d_w,
+                        seq,
+                        false,
+                        dy,
+                        v.transposed(),
+                        1.0,
+                    );
                 }
-            }
-            let d_s = Operand::rows(d_scores.as_ptr(), seq);
-            let q = Operand::rows(head.q.as_ptr(), head_dim);
-            let k = Operand::rows(head.k.as_ptr(), head_dim);
-            unsafe {
-                matmul(
-                    (seq, head_dim, seq),
-                    d_q.as_mut_ptr(),
-                    head_dim,
-                    d_s,
-                    k,
-                    1.0,
-                );
-                matmul(
-                    (seq, head_dim, seq),
-                    d_k.as_mut_ptr(),
-                    head_dim,
-                    d_s.transposed(),
-                    q,
-                    1.0,
-                );
+                // Softmax backward: dS = P ⊙ (dP − Σ_j P·dP), times the score scale.
+                let block = start * seq..(start + rows) * seq;
+                for (d_row, p_row) in d_scores[block.clone()]
+                    .chunks_mut(seq)
+                    .zip(head.weights[block].chunks(seq))
+                {
+                    let (d_row, p_row) = (&mut d_row[..keys], &p_row[..keys]);
+                    let dot: f32 = d_row.iter().zip(p_row).map(|(d, p)| d * p).sum();
+                    for (d, p) in d_row.iter_mut().zip(p_row) {
+                        *d = p * (*d - dot) * scale;
+                    }
+                }
+                let d_s = Operand::rows(d_scores[start * seq..].as_ptr(), seq);
+                let q = Operand::rows(head.q[start * head_dim..].as_ptr(), head_dim);
+                unsafe {
+                    let d_q = d_q[start * head_dim..].as_mut_ptr();
+                    matmul(
+                        (rows, head_dim, keys),
+                        d_q,
+                        head_dim,
+                        false,
+                        d_s,
+                        k_all,
+                        1.0,
+                    );
+                    let d_k = d_k.as_mut_ptr();
+                    matmul(
+                        (keys, head_dim, rows),
+                        d_k,
+                        head_dim,
+                        i > 0,
+                        d_s.transposed(),
+                        q,
+                        1.0,
+                    );
+                }
             }
             for t in 0..seq {
                 let rows = t * head_dim..(t + 1) * head_dim;

@@ -1,101 +1,206 @@
-//! Mean cross-entropy from logits: log-softmax and the target's pick in one pass per row, and
-//! the gradient `(softmax − onehot) / n` in one more.
+//! The output layer and the mean cross-entropy in one op: the logits are made, used and dropped
+//! a group of rows at a time, never as one `(rows, vocab)` tensor, and the gradients of the
+//! hidden states and of the output matrix come out of one more pass that makes them again.
+//! At these model sizes the logits are the largest activation; without this, autograd would
+//! also allocate and add their gradient several times over.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32_data, log_sum_exp, u32_data, ROWS_PER_TASK};
+use super::{exp, f32_data, log_sum_exp, matmul, u32_data, Operand};
 
-/// Mean over rows of `−log softmax(logits)[target]`, for `logits (n, vocab)` and u32
-/// `targets (n)`; a scalar.
-pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    logits
-        .contiguous()?
-        .apply_op2(&targets.contiguous()?, CrossEntropy)
+/// Mean over rows of `−log softmax(x · wᵀ)[target]`, for hidden states `x (n, d)`, the output
+/// matrix `w (vocab, d)` (Hugging Face layout) and u32 `targets (n)`; a scalar.
+pub fn linear_cross_entropy(x: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &targets.contiguous()?, LinearCrossEntropy)
 }
 
-struct CrossEntropy;
+/// Rows per task. Fixed, so that the partial gradients of `w` are added in the same order for
+/// any thread count.
+const GROUP: usize = 128;
 
-fn check_target(target: u32, vocab: usize) -> Result<usize> {
-    let t = target as usize;
-    if t >= vocab {
-        candle_core::bail!("cross-entropy: target {t} outside the vocabulary of {vocab}");
+struct LinearCrossEntropy;
+
+struct Inputs<'a> {
+    x: &'a [f32],
+    w: &'a [f32],
+    targets: &'a [u32],
+    d: usize,
+    vocab: usize,
+}
+
+impl<'a> Inputs<'a> {
+    fn read(
+        name: &str,
+        (xs, xl): (&'a CpuStorage, &Layout),
+        (ws, wl): (&'a CpuStorage, &Layout),
+        targets: &'a [u32],
+    ) -> Result<Self> {
+        let (x, w) = (f32_data(xs, xl, name)?, f32_data(ws, wl, name)?);
+        let (vocab, d) = wl.shape().dims2()?;
+        if xl.shape().dims2()? != (targets.len(), d) {
+            candle_core::bail!(
+                "{name}: hidden states {:?} do not match {} targets and width {d}",
+                xl.dims(),
+                targets.len()
+            );
+        }
+        if let Some(&t) = targets.iter().find(|&&t| t as usize >= vocab) {
+            candle_core::bail!("{name}: target {t} outside the vocabulary of {vocab}");
+        }
+        Ok(Inputs {
+            x,
+            w,
+            targets,
+            d,
+            vocab,
+        })
     }
-    Ok(t)
+
+    /// The logits of rows `first..first + rows` into `out (rows, vocab)`.
+    fn logits(&self, first: usize, rows: usize, out: &mut [f32]) {
+        let x = Operand::rows(self.x[first * self.d..].as_ptr(), self.d);
+        let w_t = Operand::rows(self.w.as_ptr(), self.d).transposed();
+        // Safety: x rows first..first+rows and all of w lie inside their slices; `out` holds
+        // rows × vocab.
+        unsafe {
+            matmul(
+                (rows, self.vocab, self.d),
+                out.as_mut_ptr(),
+                self.vocab,
+                false,
+                x,
+                w_t,
+                1.0,
+            )
+        };
+    }
+
+    fn groups(&self) -> impl IndexedParallelIterator<Item = (usize, usize)> {
+        let n = self.targets.len();
+        (0..n.div_ceil(GROUP))
+            .into_par_iter()
+            .map(move |g| (g * GROUP, GROUP.min(n - g * GROUP)))
+    }
 }
 
-impl CustomOp2 for CrossEntropy {
+impl CustomOp3 for LinearCrossEntropy {
     fn name(&self) -> &'static str {
-        "fused-cross-entropy"
+        "fused-linear-cross-entropy"
     }
 
     fn cpu_fwd(
         &self,
-        ls: &CpuStorage,
-        ll: &Layout,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
         ts: &CpuStorage,
         tl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let logits = f32_data(ls, ll, self.name())?;
         let targets = u32_data(ts, tl, self.name())?;
-        let vocab = logits.len() / targets.len().max(1);
-        let losses: Vec<f32> = logits
-            .par_chunks(vocab)
-            .zip(targets.par_iter())
-            .with_min_len(ROWS_PER_TASK)
-            .map(|(row, &t)| Ok(log_sum_exp(row) - row[check_target(t, vocab)?]))
-            .collect::<Result<_>>()?;
-        let mean = losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64;
+        let inputs = Inputs::read(self.name(), (xs, xl), (ws, wl), targets)?;
+        let losses: Vec<f64> = inputs
+            .groups()
+            .map(|(first, rows)| {
+                let mut logits = vec![0f32; rows * inputs.vocab];
+                inputs.logits(first, rows, &mut logits);
+                logits
+                    .chunks(inputs.vocab)
+                    .zip(&inputs.targets[first..first + rows])
+                    .map(|(row, &t)| f64::from(log_sum_exp(row) - row[t as usize]))
+                    .sum()
+            })
+            .collect();
+        let mean = losses.iter().sum::<f64>() / inputs.targets.len() as f64;
         Ok((CpuStorage::F32(vec![mean as f32]), Shape::from(())))
     }
 
     fn bwd(
         &self,
-        logits: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
         targets: &Tensor,
         _loss: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let d_logits =
-            logits.apply_op3_no_bwd(targets, &grad.contiguous()?, &CrossEntropyBackward)?;
-        Ok((Some(d_logits), None))
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let n = x.dim(0)?;
+        let backward = LinearCrossEntropyBackward {
+            targets: targets.to_vec1::<u32>()?,
+            scale: grad.to_scalar::<f32>()? / n as f32,
+        };
+        // Rows 0..n of the result are dx, the rest dw.
+        let both = x.apply_op2_no_bwd(w, &backward)?;
+        let dx = both.narrow(0, 0, n)?;
+        let dw = both.narrow(0, n, w.dim(0)?)?;
+        Ok((Some(dx), Some(dw), None))
     }
 }
 
-/// `(logits, targets, d_loss)` → `d_logits`.
-struct CrossEntropyBackward;
+/// `(x, w)` → `[dx; dw]`, `(n + vocab, d)`, for the targets and the loss gradient over `n`.
+struct LinearCrossEntropyBackward {
+    targets: Vec<u32>,
+    scale: f32,
+}
 
-impl CustomOp3 for CrossEntropyBackward {
+impl CustomOp2 for LinearCrossEntropyBackward {
     fn name(&self) -> &'static str {
-        "fused-cross-entropy-backward"
+        "fused-linear-cross-entropy-backward"
     }
 
     fn cpu_fwd(
         &self,
-        ls: &CpuStorage,
-        ll: &Layout,
-        ts: &CpuStorage,
-        tl: &Layout,
-        gs: &CpuStorage,
-        gl: &Layout,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let logits = f32_data(ls, ll, self.name())?;
-        let targets = u32_data(ts, tl, self.name())?;
-        let scale = f32_data(gs, gl, self.name())?[0] / targets.len() as f32;
-        let vocab = logits.len() / targets.len().max(1);
-        let mut out = vec![0f32; logits.len()];
-        out.par_chunks_mut(vocab)
-            .zip(logits.par_chunks(vocab))
-            .zip(targets.par_iter())
-            .with_min_len(ROWS_PER_TASK)
-            .try_for_each(|((out, row), &t)| {
-                let lse = log_sum_exp(row);
-                for (o, v) in out.iter_mut().zip(row) {
-                    *o = (v - lse).exp() * scale;
+        let inputs = Inputs::read(self.name(), (xs, xl), (ws, wl), &self.targets)?;
+        let (d, vocab, n, scale) = (inputs.d, inputs.vocab, self.targets.len(), self.scale);
+        let mut out = vec![0f32; (n + vocab) * d];
+        let (dx, dw) = out.split_at_mut(n * d);
+        let partial_dw: Vec<Vec<f32>> = dx
+            .par_chunks_mut(GROUP * d)
+            .zip(inputs.groups())
+            .map(|(dx, (first, rows))| {
+                let mut d_logits = vec![0f32; rows * vocab];
+                inputs.logits(first, rows, &mut d_logits);
+                for (row, &t) in d_logits
+                    .chunks_mut(vocab)
+                    .zip(&inputs.targets[first..first + rows])
+                {
+                    let lse = log_sum_exp(row);
+                    for v in row.iter_mut() {
+                        *v = exp(*v - lse) * scale;
+                    }
+                    row[t as usize] -= scale;
                 }
-                out[check_target(t, vocab)?] -= scale;
-                Ok::<_, candle_core::Error>(())
-            })?;
-        Ok((CpuStorage::F32(out), ll.shape().clone()))
+                let mut dw = vec![0f32; vocab * d];
+                let g = Operand::rows(d_logits.as_ptr(), vocab);
+                let w = Operand::rows(inputs.w.as_ptr(), d);
+                let x = Operand::rows(inputs.x[first * d..].as_ptr(), d);
+                // Safety: every operand lies inside its buffer; dx is this group's rows.
+                unsafe {
+                    matmul((rows, d, vocab), dx.as_mut_ptr(), d, false, g, w, 1.0);
+                    matmul(
+                        (vocab, d, rows),
+                        dw.as_mut_ptr(),
+                        d,
+                        false,
+                        g.transposed(),
+                        x,
+                        1.0,
+                    );
+                }
+                dw
+            })
+            .collect();
+        for part in &partial_dw {
+            for (total, p) in dw.iter_mut().zip(part) {
+                *total += p;
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((n + vocab, d))))
     }
 }

@@ -3,7 +3,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32_data, ROWS_PER_TASK};
+use super::{exp, f32_data, ROWS_PER_TASK};
 
 /// `gate_up (…, 2f)` holds the gate projection in its first `f` columns and the up projection
 /// in the rest; returns `silu(gate) ⊙ up (…, f)`.
@@ -14,7 +14,7 @@ pub fn swiglu(gate_up: &Tensor) -> Result<Tensor> {
 struct Swiglu;
 
 fn sigmoid(v: f32) -> f32 {
-    1.0 / (1.0 + (-v).exp())
+    1.0 / (1.0 + exp(-v))
 }
 
 impl CustomOp1 for Swiglu {
