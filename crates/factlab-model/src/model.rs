@@ -204,6 +204,13 @@ impl Llama {
         Ok((logits.reshape((batch, seq, ()))?, hidden))
     }
 
+    /// Logits `(positions, vocab)` at the given positions of `ids (batch, seq)`, counted row by
+    /// row (`b · seq + t`): the output layer runs on those positions only (for scoring targets).
+    pub fn logits_at(&self, ids: &Tensor, positions: &Tensor) -> Result<Tensor> {
+        let normed = self.final_states(ids, None)?;
+        linear(&normed.index_select(positions, 0)?, &self.lm_head)
+    }
+
     /// The final norm of the residual stream, `(batch · seq, hidden)`; with `hidden` given, the
     /// residual stream after the embedding and after each block is pushed onto it.
     fn final_states(&self, ids: &Tensor, mut hidden: Option<&mut Vec<Tensor>>) -> Result<Tensor> {

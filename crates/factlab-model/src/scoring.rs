@@ -83,8 +83,8 @@ pub fn encode_probes(
 
 /// Scores every probe with `model` (build it with gradients off), `batch_size` probes per
 /// forward pass in the given order; rows are padded on the right, which a causal model never
-/// looks at. Only the target positions of the logits are normalised (log-sum-exp per row),
-/// not every position of the batch.
+/// looks at. The output layer and its normalisation run only at the positions that predict a
+/// target token.
 pub fn score_probes(
     model: &Llama,
     probes: &[EncodedProbe],
@@ -105,22 +105,31 @@ pub fn score_probes(
             })
             .collect();
         let inputs = Tensor::from_vec(flat, (batch.len(), width), device)?;
+        // Position i predicts token i + 1: the logits of positions target_start - 1 .. len - 1.
+        let positions: Vec<u32> = batch
+            .iter()
+            .enumerate()
+            .flat_map(|(row, p)| {
+                (p.target_start..p.ids.len()).map(move |i| (row * width + i - 1) as u32)
+            })
+            .collect();
+        let count = positions.len();
         let logits = model
-            .forward(&inputs)?
+            .logits_at(&inputs, &Tensor::from_vec(positions, count, device)?)?
             .to_device(&Device::Cpu)?
             .contiguous()?;
-        let vocab = logits.dim(2)?;
+        let vocab = logits.dim(1)?;
         let (storage, layout) = logits.storage_and_layout();
         let Storage::Cpu(CpuStorage::F32(data)) = &*storage else {
             return Err(ModelError::Other("logits are not f32".into()));
         };
-        let logits = &data[layout.start_offset()..];
-        for (row, probe) in batch.iter().enumerate() {
-            // Position i predicts token i + 1; only the target positions are normalised.
-            let target: Vec<f64> = (probe.target_start..probe.ids.len())
-                .map(|i| {
-                    let at = &logits[(row * width + i - 1) * vocab..][..vocab];
-                    f64::from(at[probe.ids[i] as usize] - log_sum_exp(at))
+        let mut rows = data[layout.start_offset()..].chunks(vocab);
+        for probe in batch {
+            let target: Vec<f64> = probe.ids[probe.target_start..]
+                .iter()
+                .map(|&token| {
+                    let at = rows.next().expect("one row per target token");
+                    f64::from(at[token as usize] - log_sum_exp(at))
                 })
                 .collect();
             scores.push(ProbeScore {
