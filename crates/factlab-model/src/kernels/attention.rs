@@ -97,7 +97,7 @@ struct Dims {
 impl Dims {
     fn of(layout: &Layout, heads: usize, positions: usize) -> Result<Self> {
         let (batch, seq, width) = layout.shape().dims3()?;
-        if width % 3 != 0 || (width / 3) % heads != 0 {
+        if !width.is_multiple_of(3) || !(width / 3).is_multiple_of(heads) {
             candle_core::bail!("attention: width {width} is not 3 × heads {heads} × head size");
         }
         if seq > positions {

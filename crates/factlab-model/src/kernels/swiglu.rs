@@ -26,7 +26,7 @@ impl CustomOp1 for Swiglu {
         let input = f32_data(storage, layout, self.name())?;
         let mut dims = layout.dims().to_vec();
         let width = *dims.last().unwrap_or(&0);
-        if width % 2 != 0 {
+        if !width.is_multiple_of(2) {
             candle_core::bail!("{}: last dimension {width} is odd", self.name());
         }
         let f = width / 2;
