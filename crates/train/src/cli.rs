@@ -34,7 +34,13 @@ Examples:
 
 Step schedules (--eval-schedule, --save-at) are comma-separated items: N; a..b or a..=b (every
 step, end exclusive or inclusive); a..=b:k (every k-th); log(a..=b, k) (k log-spaced points).
-Probes at step t are scored with the weights before the update of step t (t = 0: on load)."
+Probes at step t are scored with the weights before the update of step t (t = 0: on load).
+
+On the CPU the model runs fused kernels (RMSNorm, attention core, SwiGLU, output layer with
+cross-entropy, AdamW) and train tunes the allocator and sets CANDLE_BARRIER_POOL_SPIN_LIMIT=0
+unless it is set; on a GPU (--device cuda, a build with the cuda feature) it runs candle's
+composed ops. The time spent reading data, training, scoring probes and saving is logged at the
+end of a run."
 )]
 pub struct Cli {
     /// The shard folder's manifest.json (written by `inject`).
