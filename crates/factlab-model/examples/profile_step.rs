@@ -7,6 +7,8 @@
 //! usage: cargo run --release -p factlab-model --example profile_step -- \
 //!            MODEL_TOML [BATCH] [SEQ] [VOCAB] [fused|composed] [STEPS]
 //! e.g.   … -- pipelines/models/tiny.toml 12 192 2048 fused 10
+//! FACTLAB_PLAIN_RUNTIME=1 skips `prepare_cpu_runtime`; FACTLAB_KEEP_LIMIT=0 makes the kernels
+//! recompute their forward scratch in backward (`kernels::set_keep_limit`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,6 +55,9 @@ fn linear(x: &Tensor, w: &Tensor) -> Tensor {
 fn main() {
     if std::env::var_os("FACTLAB_PLAIN_RUNTIME").is_none() {
         factlab_model::prepare_cpu_runtime();
+    }
+    if let Some(bytes) = std::env::var("FACTLAB_KEEP_LIMIT").ok().and_then(|v| v.parse().ok()) {
+        kernels::set_keep_limit(bytes);
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or(default.into());

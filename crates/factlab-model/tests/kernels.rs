@@ -312,3 +312,35 @@ fn the_whole_model_gives_the_same_loss_and_gradients_with_either_kernels() {
         assert_close(&format!("model gradient of {name}"), f, c);
     }
 }
+
+#[test]
+fn keeping_or_recomputing_the_forward_scratch_gives_the_same_bytes() {
+    let mut rng = Rng::new(10);
+    let (heads, head_dim, seq) = (2, 4, 40);
+    let rope = Arc::new(RopeTables::new(head_dim, seq, 10_000.0));
+    let qkv = random(&[2, seq, 3 * heads * head_dim], &mut rng);
+    let x = random(&[150, 6], &mut rng);
+    let w = random(&[19, 6], &mut rng);
+    let targets = Tensor::new(
+        (0..150).map(|_| rng.below(19) as u32).collect::<Vec<_>>(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let attention = |t: &[Tensor]| kernels::causal_attention(&t[0], heads, &rope).unwrap();
+    let output = |t: &[Tensor]| kernels::linear_cross_entropy(&t[0], &t[1], &targets).unwrap();
+    let kept = (
+        fused_bits(2, std::slice::from_ref(&qkv), attention),
+        fused_bits(2, &[x.clone(), w.clone()], output),
+    );
+    kernels::set_keep_limit(0);
+    let recomputed = (
+        fused_bits(2, std::slice::from_ref(&qkv), attention),
+        fused_bits(2, &[x, w], output),
+    );
+    kernels::set_keep_limit(256 << 20);
+    assert!(kept.0 == recomputed.0, "attention differs when recomputed");
+    assert!(
+        kept.1 == recomputed.1,
+        "output layer differs when recomputed"
+    );
+}

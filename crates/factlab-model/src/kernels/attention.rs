@@ -3,16 +3,17 @@
 //!
 //! The input is the output of one projection by the stacked `[q; k; v]` weights, `(batch, seq,
 //! 3·hidden)`, read in place; the output is `(batch, seq, hidden)`, ready for the output
-//! projection. No `(batch, heads, seq, seq)` tensor is kept: the backward pass recomputes the
-//! attention weights of one head at a time, as FlashAttention does, which costs one more
-//! `q·kᵀ` per head and saves allocating and walking the largest activation of the model.
+//! projection. The op keeps each head's rotated queries, keys and attention weights for the
+//! backward pass while they fit in the keep limit ([`super::set_keep_limit`]); above that, backward recomputes them one
+//! head at a time, as FlashAttention does (one more `q·kᵀ` per head instead of the largest
+//! activation of the model). Either way the results are the same bytes.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{exp, f32_data, matmul, DisjointWrites, Operand};
+use super::{exp, f32_data, matmul, within_keep_limit, DisjointWrites, Operand};
 
 /// Rotary tables in Hugging Face's layout: angle `p · θ^(−2j/d_h)` for position `p` and
 /// frequency `j < d_h/2`, applied to the two halves of a head (`rotate_half`, not pairs).
@@ -76,12 +77,15 @@ pub fn causal_attention(qkv: &Tensor, heads: usize, rope: &Arc<RopeTables>) -> R
     qkv.contiguous()?.apply_op1(CausalAttention {
         heads,
         rope: rope.clone(),
+        kept: Mutex::new(None),
     })
 }
 
 struct CausalAttention {
     heads: usize,
     rope: Arc<RopeTables>,
+    /// Every head's scratch from the forward pass, for backward, in task order.
+    kept: Mutex<Option<Vec<Head>>>,
 }
 
 /// The dimensions of one call.
@@ -203,27 +207,35 @@ impl CustomOp1 for CausalAttention {
         let dims = Dims::of(layout, self.heads, self.rope.positions())?;
         let mut out = vec![0f32; dims.batch * dims.seq * dims.hidden];
         let writes = DisjointWrites(out.as_mut_ptr());
-        Self::tasks(dims).for_each(|(b, h)| {
-            let head = self.head(qkv, dims, b, h);
-            let v = Operand::rows(qkv[dims.qkv_offset(b, 0, 2, h)..].as_ptr(), 3 * dims.hidden);
-            // Safety: task (b, h) writes only head h's columns of item b's rows of `out`; each
-            // block reads the weights of its rows over the keys it sees.
-            for (start, rows, keys) in query_blocks(dims.seq) {
-                let weights = Operand::rows(head.weights[start * dims.seq..].as_ptr(), dims.seq);
-                unsafe {
-                    let y = writes.at(dims.out_offset(b, start, h));
-                    matmul(
-                        (rows, dims.head_dim, keys),
-                        y,
-                        dims.hidden,
-                        false,
-                        weights,
-                        v,
-                        1.0,
-                    );
+        let heads: Vec<Head> = Self::tasks(dims)
+            .map(|(b, h)| {
+                let head = self.head(qkv, dims, b, h);
+                let v = Operand::rows(qkv[dims.qkv_offset(b, 0, 2, h)..].as_ptr(), 3 * dims.hidden);
+                // Safety: task (b, h) writes only head h's columns of item b's rows of `out`; each
+                // block reads the weights of its rows over the keys it sees.
+                for (start, rows, keys) in query_blocks(dims.seq) {
+                    let weights =
+                        Operand::rows(head.weights[start * dims.seq..].as_ptr(), dims.seq);
+                    unsafe {
+                        let y = writes.at(dims.out_offset(b, start, h));
+                        matmul(
+                            (rows, dims.head_dim, keys),
+                            y,
+                            dims.hidden,
+                            false,
+                            weights,
+                            v,
+                            1.0,
+                        );
+                    }
                 }
-            }
-        });
+                head
+            })
+            .collect();
+        let kept_bytes = heads.len() * (2 * dims.seq * dims.head_dim + dims.seq * dims.seq) * 4;
+        if within_keep_limit(kept_bytes) {
+            *self.kept.lock().expect("not poisoned") = Some(heads);
+        }
         Ok((
             CpuStorage::F32(out),
             Shape::from((dims.batch, dims.seq, dims.hidden)),
@@ -268,8 +280,16 @@ impl CustomOp2 for CausalAttentionBackward<'_> {
         let mut d_qkv = vec![0f32; qkv.len()];
         let writes = DisjointWrites(d_qkv.as_mut_ptr());
         let scale = 1.0 / (head_dim as f32).sqrt();
+        let kept = attention.kept.lock().expect("not poisoned").take();
         CausalAttention::tasks(dims).for_each(|(b, h)| {
-            let head = attention.head(qkv, dims, b, h);
+            let recomputed;
+            let head = match &kept {
+                Some(heads) => &heads[b * dims.heads + h],
+                None => {
+                    recomputed = attention.head(qkv, dims, b, h);
+                    &recomputed
+                }
+            };
             let v = Operand::rows(qkv[dims.qkv_offset(b, 0, 2, h)..].as_ptr(), 3 * hidden);
             let mut d_scores = vec![0f32; seq * seq];
             let mut d_q = vec![0f32; seq * head_dim];

@@ -1,26 +1,35 @@
-//! The output layer and the mean cross-entropy in one op: the logits are made, used and dropped
-//! a group of rows at a time, never as one `(rows, vocab)` tensor, and the gradients of the
-//! hidden states and of the output matrix come out of one more pass that makes them again.
+//! The output layer and the mean cross-entropy in one op: the logits are made a group of rows
+//! at a time, never as one `(rows, vocab)` tensor; each group's softmax is kept for backward
+//! while all of them fit in the keep limit ([`super::set_keep_limit`]) (otherwise backward makes them again), and the
+//! gradients of the hidden states and of the output matrix come out of one more pass.
 //! At these model sizes the logits are the largest activation; without this, autograd would
 //! also allocate and add their gradient several times over.
+
+use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{exp, f32_data, log_sum_exp, matmul, u32_data, Operand};
+use super::{exp, f32_data, log_sum_exp, matmul, u32_data, within_keep_limit, Operand};
 
 /// Mean over rows of `−log softmax(x · wᵀ)[target]`, for hidden states `x (n, d)`, the output
 /// matrix `w (vocab, d)` (Hugging Face layout) and u32 `targets (n)`; a scalar.
 pub fn linear_cross_entropy(x: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let op = LinearCrossEntropy {
+        kept: Mutex::new(None),
+    };
     x.contiguous()?
-        .apply_op3(&w.contiguous()?, &targets.contiguous()?, LinearCrossEntropy)
+        .apply_op3(&w.contiguous()?, &targets.contiguous()?, op)
 }
 
 /// Rows per task. Fixed, so that the partial gradients of `w` are added in the same order for
 /// any thread count.
 const GROUP: usize = 128;
 
-struct LinearCrossEntropy;
+struct LinearCrossEntropy {
+    /// The softmax of each group's logits from the forward pass, for backward.
+    kept: Mutex<Option<Vec<Vec<f32>>>>,
+}
 
 struct Inputs<'a> {
     x: &'a [f32],
@@ -85,6 +94,13 @@ impl<'a> Inputs<'a> {
     }
 }
 
+/// `row ← exp(row − lse)`: the softmax of a row of logits whose log-sum-exp is `lse`.
+fn softmax_in_place(row: &mut [f32], lse: f32) {
+    for v in row.iter_mut() {
+        *v = exp(*v - lse);
+    }
+}
+
 impl CustomOp3 for LinearCrossEntropy {
     fn name(&self) -> &'static str {
         "fused-linear-cross-entropy"
@@ -101,18 +117,29 @@ impl CustomOp3 for LinearCrossEntropy {
     ) -> Result<(CpuStorage, Shape)> {
         let targets = u32_data(ts, tl, self.name())?;
         let inputs = Inputs::read(self.name(), (xs, xl), (ws, wl), targets)?;
-        let losses: Vec<f64> = inputs
+        let keep = within_keep_limit(inputs.targets.len() * inputs.vocab * 4);
+        let (losses, probabilities): (Vec<f64>, Vec<Vec<f32>>) = inputs
             .groups()
             .map(|(first, rows)| {
                 let mut logits = vec![0f32; rows * inputs.vocab];
                 inputs.logits(first, rows, &mut logits);
-                logits
-                    .chunks(inputs.vocab)
+                let mut loss = 0.0;
+                for (row, &t) in logits
+                    .chunks_mut(inputs.vocab)
                     .zip(&inputs.targets[first..first + rows])
-                    .map(|(row, &t)| f64::from(log_sum_exp(row) - row[t as usize]))
-                    .sum()
+                {
+                    let lse = log_sum_exp(row);
+                    loss += f64::from(lse - row[t as usize]);
+                    if keep {
+                        softmax_in_place(row, lse);
+                    }
+                }
+                (loss, if keep { logits } else { Vec::new() })
             })
-            .collect();
+            .unzip();
+        if keep {
+            *self.kept.lock().expect("not poisoned") = Some(probabilities);
+        }
         let mean = losses.iter().sum::<f64>() / inputs.targets.len() as f64;
         Ok((CpuStorage::F32(vec![mean as f32]), Shape::from(())))
     }
@@ -129,6 +156,7 @@ impl CustomOp3 for LinearCrossEntropy {
         let backward = LinearCrossEntropyBackward {
             targets: targets.to_vec1::<u32>()?,
             scale: grad.to_scalar::<f32>()? / n as f32,
+            probabilities: Mutex::new(self.kept.lock().expect("not poisoned").take()),
         };
         // Rows 0..n of the result are dx, the rest dw.
         let both = x.apply_op2_no_bwd(w, &backward)?;
@@ -142,6 +170,8 @@ impl CustomOp3 for LinearCrossEntropy {
 struct LinearCrossEntropyBackward {
     targets: Vec<u32>,
     scale: f32,
+    /// Each group's softmax kept by the forward pass, or `None` to make it again.
+    probabilities: Mutex<Option<Vec<Vec<f32>>>>,
 }
 
 impl CustomOp2 for LinearCrossEntropyBackward {
@@ -160,19 +190,31 @@ impl CustomOp2 for LinearCrossEntropyBackward {
         let (d, vocab, n, scale) = (inputs.d, inputs.vocab, self.targets.len(), self.scale);
         let mut out = vec![0f32; (n + vocab) * d];
         let (dx, dw) = out.split_at_mut(n * d);
+        let kept: Vec<Option<Vec<f32>>> =
+            match self.probabilities.lock().expect("not poisoned").take() {
+                Some(groups) => groups.into_iter().map(Some).collect(),
+                None => (0..n.div_ceil(GROUP)).map(|_| None).collect(),
+            };
         let partial_dw: Vec<Vec<f32>> = dx
             .par_chunks_mut(GROUP * d)
             .zip(inputs.groups())
-            .map(|(dx, (first, rows))| {
-                let mut d_logits = vec![0f32; rows * vocab];
-                inputs.logits(first, rows, &mut d_logits);
+            .zip(kept)
+            .map(|((dx, (first, rows)), kept)| {
+                let mut d_logits = kept.unwrap_or_else(|| {
+                    let mut logits = vec![0f32; rows * vocab];
+                    inputs.logits(first, rows, &mut logits);
+                    for row in logits.chunks_mut(vocab) {
+                        let lse = log_sum_exp(row);
+                        softmax_in_place(row, lse);
+                    }
+                    logits
+                });
                 for (row, &t) in d_logits
                     .chunks_mut(vocab)
                     .zip(&inputs.targets[first..first + rows])
                 {
-                    let lse = log_sum_exp(row);
                     for v in row.iter_mut() {
-                        *v = exp(*v - lse) * scale;
+                        *v *= scale;
                     }
                     row[t as usize] -= scale;
                 }

@@ -20,6 +20,8 @@ pub use cross_entropy::linear_cross_entropy;
 pub use rms_norm::rms_norm;
 pub use swiglu::swiglu;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, Layout, Result};
 use gemm::Parallelism;
@@ -42,6 +44,20 @@ impl Kernels {
             Kernels::Composed
         }
     }
+}
+
+/// Bytes of forward-pass scratch (attention weights, output-layer probabilities) one fused op
+/// may keep for its backward pass; above it, backward recomputes them. The results are the same
+/// bytes either way.
+static KEEP_LIMIT_BYTES: AtomicUsize = AtomicUsize::new(256 << 20);
+
+/// Sets how much forward-pass scratch one fused op may keep for backward (0: always recompute).
+pub fn set_keep_limit(bytes: usize) {
+    KEEP_LIMIT_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+fn within_keep_limit(bytes: usize) -> bool {
+    bytes <= KEEP_LIMIT_BYTES.load(Ordering::Relaxed)
 }
 
 /// Rows handled by one rayon task in the row-wise kernels. Fixed, so that the blocks (and the
