@@ -56,7 +56,10 @@ fn main() {
     if std::env::var_os("FACTLAB_PLAIN_RUNTIME").is_none() {
         factlab_model::prepare_cpu_runtime();
     }
-    if let Some(bytes) = std::env::var("FACTLAB_KEEP_LIMIT").ok().and_then(|v| v.parse().ok()) {
+    if let Some(bytes) = std::env::var("FACTLAB_KEEP_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         kernels::set_keep_limit(bytes);
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
