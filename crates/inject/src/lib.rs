@@ -16,6 +16,7 @@ pub mod mechanism;
 pub mod pack;
 pub mod schedule;
 mod shards;
+mod summary;
 pub mod tokenizer;
 
 use std::path::{Path, PathBuf};
@@ -26,12 +27,13 @@ use factlab_artifacts::{
     read_rows, write_atomic, write_rows, Injection, Knowledge, ShardManifest, ShardRow,
 };
 use indicatif::ProgressBar;
-use serde::{Deserialize, Serialize};
 
 use corpus::Corpus;
 use pack::Packer;
 use schedule::{Exposure, Schedule};
 use shards::{remove_if_present, ShardSink, MANIFEST};
+use summary::{injected_shares, previous_run, report_injected_share, Previous};
+pub use summary::{InjectedShare, Summary};
 use tokenizer::TextTokenizer;
 
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -72,55 +74,6 @@ pub struct InjectOptions {
     pub schedule: PathBuf,
     /// Replaces the schedule file's Δ.
     pub interval: Option<u32>,
-}
-
-/// `inject-summary.json`: what a run consumed and dropped; `--after` reads it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Summary {
-    pub corpus: String,
-    /// Corpus documents skipped before the first row.
-    pub first_document: u64,
-    /// The first document no row touched: where a continuation run should start.
-    pub next_document: u64,
-    /// Documents and tokens (end-of-text included) tokenized, some past the last row.
-    pub documents_tokenized: u64,
-    pub tokens_tokenized: u64,
-    pub start_step: u32,
-    pub steps: u32,
-    pub rows: u64,
-    /// Corpus tokens that were packed into rows, then (for injected rows) partly pushed out.
-    pub corpus_tokens_packed: u64,
-    /// Corpus tokens pushed off the end of injected rows (the paper's mechanism drops them).
-    pub dropped_corpus_tokens: u64,
-    pub injected_rows: u64,
-    pub injections: u64,
-    /// Injected texts cut at the end of their row.
-    pub cut_injections: u64,
-}
-
-struct Previous {
-    start_step: u32,
-    next_document: u64,
-    corpus: String,
-    tokenizer: PathBuf,
-}
-
-fn previous_run(folder: &Path) -> Result<Previous> {
-    let manifest_path = folder.join(SHARD_FOLDER).join(MANIFEST);
-    let manifest = ShardManifest::load(&manifest_path)
-        .with_context(|| format!("--after {}: no complete shards there", folder.display()))?;
-    let summary_path = folder.join(SUMMARY_FILE);
-    let text = std::fs::read_to_string(&summary_path)
-        .with_context(|| format!("{}: cannot read the run summary", summary_path.display()))?;
-    let summary: Summary = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not an inject summary", summary_path.display()))?;
-    Ok(Previous {
-        start_step: manifest.start_step + manifest.steps,
-        next_document: summary.next_document,
-        corpus: summary.corpus,
-        tokenizer: folder.join(SHARD_FOLDER).join(&manifest.tokenizer),
-    })
 }
 
 fn load_knowledge(path: &Path) -> Result<Vec<Knowledge>> {
@@ -507,7 +460,9 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
         injected_rows: totals.injected_rows,
         injections: records.len() as u64,
         cut_injections: totals.cut,
+        injected_share: injected_shares(&records, options.batch_size, seq_len),
     };
+    report_injected_share(&summary.injected_share);
     let summary_text = serde_json::to_string_pretty(&summary).expect("summary serialises");
     write_atomic(
         &options.out.join(SUMMARY_FILE),

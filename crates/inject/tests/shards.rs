@@ -282,6 +282,28 @@ fn every_scheduled_text_is_where_injections_parquet_says() {
     assert!(cut.contains(&8), "the long item is cut: {cut:?}");
     assert_eq!(summary.cut_injections, cut.len() as u64);
 
+    // The injected share of each injection step: the injected tokens over the batch's tokens.
+    let mut steps: Vec<u32> = injections.iter().map(|i| i.step).collect();
+    steps.dedup();
+    assert_eq!(
+        summary
+            .injected_share
+            .iter()
+            .map(|s| s.step)
+            .collect::<Vec<_>>(),
+        steps
+    );
+    for share in &summary.injected_share {
+        let tokens: u64 = injections
+            .iter()
+            .filter(|i| i.step == share.step)
+            .map(|i| u64::from(i.length))
+            .sum();
+        assert_eq!(share.injected_tokens, tokens);
+        // The fixture writes batches of 4 rows.
+        assert_eq!(share.share, tokens as f64 / (4 * SEQ_LEN) as f64);
+    }
+
     // The continuation reads unseen documents, and loses only the tokens injection pushed out.
     let stream = fixture.stream(&tokenizer, pre.next_document as usize);
     let dropped = check_stream(&rows, &injections, &stream, SEQ_LEN);
