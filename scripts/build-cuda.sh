@@ -5,7 +5,8 @@
 #
 #   scripts/build-cuda.sh            # from anywhere; idempotent, reruns rebuild only what changed
 #
-# Recipe (docs: /work/shared/RUST-NOTES.md, "Building the CUDA binary on a machine without a GPU"):
+# Recipe (the project notes beside the checkout, ../shared/RUST-NOTES.md, "Building the CUDA binary
+# on a machine without a GPU"):
 #   1. a venv with NVIDIA's CUDA 13.0 toolkit wheels from PyPI (nvcc, cudart, cublas, curand, ...);
 #   2. unversioned libX.so links beside the wheels' libX.so.N, which the linker needs;
 #   3. a link-time stub of the driver library (libcuda.so, soname libcuda.so.1) in the wheel's
