@@ -7,10 +7,13 @@ mod names;
 mod paragraph;
 mod world;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use factlab_artifacts::{display_path, ArtifactWriter, CorpusDocument, Knowledge, Probe};
+use factlab_artifacts::{
+    display_path, ArtifactWriter, CorpusDocument, Knowledge, Probe, ProbeKind,
+};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 
@@ -47,6 +50,27 @@ pub struct FictionalSummary {
     pub paragraphs: u64,
     pub paraphrases: u64,
     pub probes: u64,
+    pub composition_probes: u64,
+    /// Composition probes whose target is also the target of a memorization probe of the same
+    /// paragraph: they test recall of that answer as much as composition.
+    pub composition_targets_shared: u64,
+}
+
+impl FictionalSummary {
+    fn count_probes(&mut self, probes: &[Probe]) {
+        self.probes += probes.len() as u64;
+        let memorized: HashSet<(u32, &str)> = probes
+            .iter()
+            .filter(|p| p.kind == ProbeKind::Memorization)
+            .map(|p| (p.knowledge_id, p.target.as_str()))
+            .collect();
+        for probe in probes.iter().filter(|p| p.kind == ProbeKind::Composition) {
+            self.composition_probes += 1;
+            if memorized.contains(&(probe.knowledge_id, probe.target.as_str())) {
+                self.composition_targets_shared += 1;
+            }
+        }
+    }
 }
 
 pub fn generate_fictional(
@@ -70,6 +94,8 @@ pub fn generate_fictional(
         paragraphs: 0,
         paraphrases: 0,
         probes: 0,
+        composition_probes: 0,
+        composition_targets_shared: 0,
     };
     let mut next_id = 0u32;
     while next_id < options.count {
@@ -96,7 +122,8 @@ pub fn generate_fictional(
         summary.paraphrases += rows.iter().map(|r| r.paraphrases.len() as u64).sum::<u64>();
         knowledge_out.write(&rows)?;
         let probes: Vec<Probe> = probe_lists.into_iter().flatten().collect();
-        summary.probes += probes.len() as u64;
+        // A chunk holds every probe of its paragraphs, so shared targets are found within it.
+        summary.count_probes(&probes);
         if let Some(out) = probes_out.as_mut() {
             out.write(&probes)?;
         }
@@ -200,9 +227,13 @@ pub fn import_fictional_knowledge(options: &ImportOptions) -> Result<FictionalSu
             .with_context(|| format!("writing probes to {}", display_path(path)))?;
     }
     factlab_artifacts::write_rows(&options.output, &knowledge)?;
-    Ok(FictionalSummary {
+    let mut summary = FictionalSummary {
         paragraphs: knowledge.len() as u64,
         paraphrases: knowledge.iter().map(|k| k.paraphrases.len() as u64).sum(),
-        probes: probes.len() as u64,
-    })
+        probes: 0,
+        composition_probes: 0,
+        composition_targets_shared: 0,
+    };
+    summary.count_probes(&probes);
+    Ok(summary)
 }

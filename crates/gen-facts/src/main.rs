@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use factlab_cli::Verbosity;
 use gen_facts::{
     generate_background, generate_fictional, import_fictional_knowledge, BackgroundOptions,
-    CorpusSize, FictionalOptions, ImportOptions, ParagraphShape,
+    CorpusSize, FictionalOptions, FictionalSummary, ImportOptions, ParagraphShape,
 };
 
 /// Generate the knowledge to inject and the corpus to inject it into.
@@ -133,6 +133,7 @@ fn main() -> Result<()> {
                 summary.paraphrases,
                 summary.probes
             );
+            report_shared_targets(&summary);
         }
         Command::Background {
             documents,
@@ -179,7 +180,21 @@ fn main() -> Result<()> {
                 summary.paraphrases,
                 summary.probes
             );
+            report_shared_targets(&summary);
         }
     }
     Ok(())
+}
+
+/// A composition probe whose answer is also a memorization answer of its paragraph measures
+/// recall of that answer as much as composition; say how many there are.
+fn report_shared_targets(summary: &FictionalSummary) {
+    if summary.composition_probes > 0 {
+        tracing::info!(
+            "{} of {} composition probes ({:.0} %) share their target with a memorization probe of the same paragraph",
+            summary.composition_targets_shared,
+            summary.composition_probes,
+            100.0 * summary.composition_targets_shared as f64 / summary.composition_probes as f64
+        );
+    }
 }

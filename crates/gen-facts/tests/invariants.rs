@@ -181,3 +181,38 @@ fn paragraphs_and_probes_have_the_papers_properties() {
         );
     }
 }
+
+#[test]
+fn composition_targets_shared_with_memorization_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = FictionalOptions {
+        count: 60,
+        seed: 5,
+        shape: ParagraphShape::default(),
+        data: None,
+        output: dir.path().join("k.parquet"),
+        probes: Some(dir.path().join("p.parquet")),
+    };
+    let summary = generate_fictional(&options, &ProgressBar::hidden()).unwrap();
+    let probes: Vec<Probe> = read_rows(options.probes.as_ref().unwrap()).unwrap();
+    let composition: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.kind == ProbeKind::Composition)
+        .collect();
+    let shared = composition
+        .iter()
+        .filter(|c| {
+            probes.iter().any(|m| {
+                m.kind == ProbeKind::Memorization
+                    && m.knowledge_id == c.knowledge_id
+                    && m.target == c.target
+            })
+        })
+        .count() as u64;
+    assert_eq!(summary.composition_probes, composition.len() as u64);
+    assert_eq!(summary.composition_targets_shared, shared);
+    assert!(
+        shared > 0,
+        "the bundled templates do share targets (issue 9's review)"
+    );
+}
