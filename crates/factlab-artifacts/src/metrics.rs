@@ -13,6 +13,7 @@ flat_artifact! {
         ci_high: f64,
         probes: u32,
         injections: u32,
+        lam_at_window_end: f64,
     }
 }
 

@@ -60,6 +60,17 @@ pub struct Fitted {
 /// Group key: run, scenario, probe kind.
 type Group = (String, String, String);
 
+/// Effectivity of one group before averaging.
+#[derive(Default)]
+struct GroupGains {
+    /// Each probe's mean gain over its injections.
+    probe_means: Vec<f64>,
+    /// Probe × injection pairs with a window evaluation.
+    injections: u32,
+    /// Of those, the pairs whose maximum is the window's last evaluated step.
+    at_window_end: u32,
+}
+
 struct ProbeSeries {
     kind: String,
     knowledge_id: u32,
@@ -76,6 +87,14 @@ impl ProbeSeries {
         let (s0, v0) = self.values.range(..step).next_back()?;
         let (s1, v1) = self.values.range(step..).next()?;
         Some(v0 + (v1 - v0) * (step - s0) as f64 / (s1 - s0) as f64)
+    }
+
+    /// The last evaluated step of the window after an injection at `step`.
+    fn last_evaluated_in_window(&self, step: u32, window: u32) -> Option<u32> {
+        self.values
+            .range(step + 1..=step + window)
+            .next_back()
+            .map(|(&s, _)| s)
     }
 
     /// (t_LAM, v[t_LAM]) for an injection at `step`, or `None` if the window has no evaluation.
@@ -157,7 +176,7 @@ fn compute(
     options: &FitOptions,
 ) -> Fitted {
     let runs = series(logprobs);
-    let mut per_probe_effectivity: BTreeMap<Group, (Vec<f64>, u32)> = BTreeMap::new();
+    let mut per_probe_effectivity: BTreeMap<Group, GroupGains> = BTreeMap::new();
     let mut retention_values: BTreeMap<Group, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
     let mut deltas: BTreeMap<Group, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
 
@@ -172,19 +191,25 @@ fn compute(
             };
             let group = (run.clone(), schedule.scenario.clone(), probe.kind.clone());
 
-            let gains: Vec<f64> = schedule
-                .steps
-                .iter()
-                .filter_map(|&t| {
-                    let before = probe.values.get(&t)?;
-                    let (_, best) = probe.acquisition_maximum(t, options.window)?;
-                    Some(best - before)
-                })
-                .collect();
+            let mut gains = Vec::new();
+            let mut at_window_end = 0;
+            for &t in &schedule.steps {
+                let Some(before) = probe.values.get(&t) else {
+                    continue;
+                };
+                let Some((lam, best)) = probe.acquisition_maximum(t, options.window) else {
+                    continue;
+                };
+                gains.push(best - before);
+                if Some(lam) == probe.last_evaluated_in_window(t, options.window) {
+                    at_window_end += 1;
+                }
+            }
             if !gains.is_empty() {
                 let entry = per_probe_effectivity.entry(group.clone()).or_default();
-                entry.0.push(stats::mean(&gains));
-                entry.1 += gains.len() as u32;
+                entry.probe_means.push(stats::mean(&gains));
+                entry.injections += gains.len() as u32;
+                entry.at_window_end += at_window_end;
             }
 
             let first = schedule.steps[0];
@@ -215,9 +240,12 @@ fn compute(
     }
 
     let mut fitted = Fitted::default();
-    for (index, ((run, scenario, kind), (values, injections))) in
-        per_probe_effectivity.into_iter().enumerate()
-    {
+    for (index, ((run, scenario, kind), gains)) in per_probe_effectivity.into_iter().enumerate() {
+        let GroupGains {
+            probe_means: values,
+            injections,
+            at_window_end,
+        } = gains;
         let mut rng = Rng::derive(options.seed, &[index as u64]);
         let (ci_low, ci_high) = bootstrap_interval(&values, options.bootstrap, &mut rng);
         fitted.effectivity.push(EffectivityRow {
@@ -229,6 +257,7 @@ fn compute(
             ci_high,
             probes: values.len() as u32,
             injections,
+            lam_at_window_end: f64::from(at_window_end) / f64::from(injections),
         });
     }
     for ((run, scenario, kind), by_t) in retention_values {
@@ -320,18 +349,25 @@ pub fn summary(fitted: &Fitted, options: &FitOptions) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Effectivity\n\nMean gain in ℓ (nats per token) from an injection step to the local acquisition maximum within {} steps; bootstrap 95 % interval over probes.\n",
+        "# Effectivity\n\nMean gain in ℓ (nats per token) from an injection step to the local acquisition maximum within {} steps; bootstrap 95 % interval over probes. \"At window end\": share of injections whose maximum is the window's last evaluated step, where the rise may not have ended (the window cuts it).\n",
         options.window
     );
     let _ = writeln!(
         md,
-        "| run | scenario | kind | effectivity | 95 % CI | probes |\n|---|---|---|---:|---|---:|"
+        "| run | scenario | kind | effectivity | 95 % CI | probes | at window end |\n|---|---|---|---:|---|---:|---:|"
     );
     for r in &fitted.effectivity {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.4} | [{:.4}, {:.4}] | {} |",
-            r.run_id, r.scenario, r.kind, r.mean, r.ci_low, r.ci_high, r.probes
+            "| {} | {} | {} | {:.4} | [{:.4}, {:.4}] | {} | {:.0} % |",
+            r.run_id,
+            r.scenario,
+            r.kind,
+            r.mean,
+            r.ci_low,
+            r.ci_high,
+            r.probes,
+            100.0 * r.lam_at_window_end
         );
     }
     let _ = writeln!(

@@ -28,9 +28,11 @@ fn injection(knowledge_id: u32, scenario: &str, exposure: u32, step: u32) -> Inj
 /// Knowledge 0..6 are injected once at step 0: ℓ climbs to a maximum at step 3 (gain 1.0) and then
 /// loses a share `slope · log10 τ` of the gain τ steps later; the last probe forgets ten times
 /// faster and is the outlier. Knowledge 6 is injected at 0, 10 and 20 and gains 0.5 each time.
+/// Knowledge 7 is injected once at 0 and still rising when the window ends.
 fn fixture(dir: &Path) {
     let mut injections: Vec<Injection> = (0..6).map(|k| injection(k, "once", 0, 100)).collect();
     injections.extend((0..3).map(|i| injection(6, "duplicate", i, 100 + 10 * i)));
+    injections.push(injection(7, "rising", 0, 100));
     let mut rows = Vec::new();
     let mut push = |probe_id: u32, knowledge_id: u32, step: u32, value: f64| {
         rows.push(LogprobRow {
@@ -56,6 +58,7 @@ fn fixture(dir: &Path) {
         }
         let exposures_before = [0, 10, 20].iter().filter(|&&t| t < step).count();
         push(6, 6, step, -6.0 + 0.5 * exposures_before as f64);
+        push(7, 7, step, -6.0 + 0.1 * f64::from(step.min(50)));
     }
     write_rows(&dir.join("injections.parquet"), &injections).unwrap();
     write_rows(&dir.join("logprobs.parquet"), &rows).unwrap();
@@ -108,6 +111,14 @@ fn metrics_match_the_constructed_series() {
         (duplicate.mean - 0.5).abs() < 1e-12 && duplicate.injections == 3,
         "{duplicate:?}"
     );
+    // Maxima inside the window, then one cut by it (window 5: the gain is 5 × 0.1).
+    assert_eq!(
+        (once.lam_at_window_end, duplicate.lam_at_window_end),
+        (0.0, 0.0)
+    );
+    let rising = find("rising");
+    assert!((rising.mean - 0.5).abs() < 1e-9, "{rising:?}");
+    assert_eq!(rising.lam_at_window_end, 1.0);
 
     let decay: Vec<DecayRow> = read_rows(&out.join("decay.parquet")).unwrap();
     let once = decay.iter().find(|d| d.scenario == "once").unwrap();

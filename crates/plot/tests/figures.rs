@@ -39,6 +39,7 @@ fn tables(dir: &Path) {
                     ci_high: mean + 0.02,
                     probes: 40,
                     injections: 400,
+                    lam_at_window_end: 0.1,
                 });
                 let a = 0.1 + 0.05 * k as f64 + 0.1 * r as f64;
                 for t in [0u32, 1, 2, 5, 10, 20, 50, 100] {
