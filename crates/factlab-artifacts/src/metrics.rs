@@ -14,6 +14,9 @@ flat_artifact! {
         probes: u32,
         injections: u32,
         lam_at_window_end: f64,
+        first_token_mean: f64,
+        first_token_ci_low: f64,
+        first_token_ci_high: f64,
     }
 }
 

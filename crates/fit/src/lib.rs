@@ -153,10 +153,13 @@ fn schedules(
 }
 
 /// run → probe id → series
-fn series(rows: Vec<LogprobRow>) -> BTreeMap<String, BTreeMap<u32, ProbeSeries>> {
-    let mut runs: BTreeMap<String, BTreeMap<u32, ProbeSeries>> = BTreeMap::new();
+type Runs = BTreeMap<String, BTreeMap<u32, ProbeSeries>>;
+
+/// The series of one value of the logprob rows (ℓ, or the first target token's log-probability).
+fn series(rows: &[LogprobRow], value: impl Fn(&LogprobRow) -> f64) -> Runs {
+    let mut runs: Runs = BTreeMap::new();
     for row in rows {
-        runs.entry(row.run_id)
+        runs.entry(row.run_id.clone())
             .or_default()
             .entry(row.probe_id)
             .or_insert_with(|| ProbeSeries {
@@ -165,9 +168,48 @@ fn series(rows: Vec<LogprobRow>) -> BTreeMap<String, BTreeMap<u32, ProbeSeries>>
                 values: BTreeMap::new(),
             })
             .values
-            .insert(row.step, row.target_logprob);
+            .insert(row.step, value(row));
     }
     runs
+}
+
+/// Each group's gains from an injection to its local acquisition maximum (Eq. 2 before the
+/// averages over probes).
+fn effectivity_gains(
+    runs: &Runs,
+    schedules_by_knowledge: &BTreeMap<u32, Schedule>,
+    window: u32,
+) -> BTreeMap<Group, GroupGains> {
+    let mut groups: BTreeMap<Group, GroupGains> = BTreeMap::new();
+    for (run, probes) in runs {
+        for probe in probes.values() {
+            let Some(schedule) = schedules_by_knowledge.get(&probe.knowledge_id) else {
+                continue;
+            };
+            let mut gains = Vec::new();
+            let mut at_window_end = 0;
+            for &t in &schedule.steps {
+                let Some(before) = probe.values.get(&t) else {
+                    continue;
+                };
+                let Some((lam, best)) = probe.acquisition_maximum(t, window) else {
+                    continue;
+                };
+                gains.push(best - before);
+                if Some(lam) == probe.last_evaluated_in_window(t, window) {
+                    at_window_end += 1;
+                }
+            }
+            if !gains.is_empty() {
+                let group = (run.clone(), schedule.scenario.clone(), probe.kind.clone());
+                let entry = groups.entry(group).or_default();
+                entry.probe_means.push(stats::mean(&gains));
+                entry.injections += gains.len() as u32;
+                entry.at_window_end += at_window_end;
+            }
+        }
+    }
+    groups
 }
 
 fn compute(
@@ -175,8 +217,13 @@ fn compute(
     schedules_by_knowledge: &BTreeMap<u32, Schedule>,
     options: &FitOptions,
 ) -> Fitted {
-    let runs = series(logprobs);
-    let mut per_probe_effectivity: BTreeMap<Group, GroupGains> = BTreeMap::new();
+    let runs = series(&logprobs, |r| r.target_logprob);
+    let per_probe_effectivity = effectivity_gains(&runs, schedules_by_knowledge, options.window);
+    let first_token = effectivity_gains(
+        &series(&logprobs, |r| r.first_token_logprob),
+        schedules_by_knowledge,
+        options.window,
+    );
     let mut retention_values: BTreeMap<Group, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
     let mut deltas: BTreeMap<Group, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
 
@@ -190,27 +237,6 @@ fn compute(
                 continue;
             };
             let group = (run.clone(), schedule.scenario.clone(), probe.kind.clone());
-
-            let mut gains = Vec::new();
-            let mut at_window_end = 0;
-            for &t in &schedule.steps {
-                let Some(before) = probe.values.get(&t) else {
-                    continue;
-                };
-                let Some((lam, best)) = probe.acquisition_maximum(t, options.window) else {
-                    continue;
-                };
-                gains.push(best - before);
-                if Some(lam) == probe.last_evaluated_in_window(t, options.window) {
-                    at_window_end += 1;
-                }
-            }
-            if !gains.is_empty() {
-                let entry = per_probe_effectivity.entry(group.clone()).or_default();
-                entry.probe_means.push(stats::mean(&gains));
-                entry.injections += gains.len() as u32;
-                entry.at_window_end += at_window_end;
-            }
 
             let first = schedule.steps[0];
             let last = *schedule.steps.last().expect("schedules are never empty");
@@ -240,7 +266,7 @@ fn compute(
     }
 
     let mut fitted = Fitted::default();
-    for (index, ((run, scenario, kind), gains)) in per_probe_effectivity.into_iter().enumerate() {
+    for (index, (group, gains)) in per_probe_effectivity.into_iter().enumerate() {
         let GroupGains {
             probe_means: values,
             injections,
@@ -248,6 +274,12 @@ fn compute(
         } = gains;
         let mut rng = Rng::derive(options.seed, &[index as u64]);
         let (ci_low, ci_high) = bootstrap_interval(&values, options.bootstrap, &mut rng);
+        // Its own stream, so the intervals of ℓ stay what they were without it.
+        let mut rng = Rng::derive(options.seed, &[index as u64, 1]);
+        let first = &first_token[&group].probe_means;
+        let (first_token_ci_low, first_token_ci_high) =
+            bootstrap_interval(first, options.bootstrap, &mut rng);
+        let (run, scenario, kind) = group;
         fitted.effectivity.push(EffectivityRow {
             run_id: run,
             scenario,
@@ -258,6 +290,9 @@ fn compute(
             probes: values.len() as u32,
             injections,
             lam_at_window_end: f64::from(at_window_end) / f64::from(injections),
+            first_token_mean: stats::mean(first),
+            first_token_ci_low,
+            first_token_ci_high,
         });
     }
     for ((run, scenario, kind), by_t) in retention_values {
@@ -349,17 +384,17 @@ pub fn summary(fitted: &Fitted, options: &FitOptions) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Effectivity\n\nMean gain in ℓ (nats per token) from an injection step to the local acquisition maximum within {} steps; bootstrap 95 % interval over probes. \"At window end\": share of injections whose maximum is the window's last evaluated step, where the rise may not have ended (the window cuts it).\n",
+        "# Effectivity\n\nMean gain in ℓ (nats per token) from an injection step to the local acquisition maximum within {} steps; bootstrap 95 % interval over probes. \"At window end\": share of injections whose maximum is the window's last evaluated step, where the rise may not have ended (the window cuts it). \"First token\": the same on the log-probability of the target's first token alone.\n",
         options.window
     );
     let _ = writeln!(
         md,
-        "| run | scenario | kind | effectivity | 95 % CI | probes | at window end |\n|---|---|---|---:|---|---:|---:|"
+        "| run | scenario | kind | effectivity | 95 % CI | probes | at window end | first token | 95 % CI |\n|---|---|---|---:|---|---:|---:|---:|---|"
     );
     for r in &fitted.effectivity {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.4} | [{:.4}, {:.4}] | {} | {:.0} % |",
+            "| {} | {} | {} | {:.4} | [{:.4}, {:.4}] | {} | {:.0} % | {:.4} | [{:.4}, {:.4}] |",
             r.run_id,
             r.scenario,
             r.kind,
@@ -367,7 +402,10 @@ pub fn summary(fitted: &Fitted, options: &FitOptions) -> String {
             r.ci_low,
             r.ci_high,
             r.probes,
-            100.0 * r.lam_at_window_end
+            100.0 * r.lam_at_window_end,
+            r.first_token_mean,
+            r.first_token_ci_low,
+            r.first_token_ci_high
         );
     }
     let _ = writeln!(

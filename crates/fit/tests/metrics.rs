@@ -42,7 +42,8 @@ fn fixture(dir: &Path) {
             knowledge_id,
             kind: ProbeKind::Memorization,
             target_logprob: value,
-            first_token_logprob: value,
+            // The first token moves twice as much, so its effectivity doubles.
+            first_token_logprob: 2.0 * value,
             target_tokens: 2,
         })
     };
@@ -119,6 +120,13 @@ fn metrics_match_the_constructed_series() {
     let rising = find("rising");
     assert!((rising.mean - 0.5).abs() < 1e-9, "{rising:?}");
     assert_eq!(rising.lam_at_window_end, 1.0);
+    for r in [once, duplicate, rising] {
+        assert!((r.first_token_mean - 2.0 * r.mean).abs() < 1e-9, "{r:?}");
+        assert!(
+            r.first_token_ci_low <= r.first_token_mean
+                && r.first_token_mean <= r.first_token_ci_high
+        );
+    }
 
     let decay: Vec<DecayRow> = read_rows(&out.join("decay.parquet")).unwrap();
     let once = decay.iter().find(|d| d.scenario == "once").unwrap();

@@ -40,6 +40,9 @@ fn tables(dir: &Path) {
                     probes: 40,
                     injections: 400,
                     lam_at_window_end: 0.1,
+                    first_token_mean: mean,
+                    first_token_ci_low: mean - 0.03,
+                    first_token_ci_high: mean + 0.03,
                 });
                 let a = 0.1 + 0.05 * k as f64 + 0.1 * r as f64;
                 for t in [0u32, 1, 2, 5, 10, 20, 50, 100] {
