@@ -17,6 +17,7 @@ const STREAM_FACTS: u64 = 2;
 const STREAM_PARAPHRASE: u64 = 3;
 const STREAM_PROBES: u64 = 4;
 const STREAM_BACKGROUND: u64 = 5;
+const STREAM_PROBE_TEMPLATES: u64 = 6;
 
 #[derive(Debug, Clone)]
 pub struct ParagraphShape {
@@ -155,20 +156,37 @@ impl<'a> Paragraphs<'a> {
         (facts, sentences)
     }
 
-    /// A template for `fact` other than the one the paragraph used.
-    fn other_template(&self, fact: &Fact, rng: &mut Rng) -> usize {
+    /// A template for `fact` other than the one the paragraph used: the one its semantic probe
+    /// words the fact with, and which no paraphrase uses (so that a semantic probe never occurs
+    /// verbatim in the texts a paraphrase scenario injects).
+    fn probe_template(&self, fact: &Fact, rng: &mut Rng) -> usize {
         let count = self.world.relations[fact.relation].sentences.len();
         (fact.template + 1 + rng.below(count - 1)) % count
     }
 
-    fn paraphrase(&self, subject: &Subject, facts: &[Fact], rng: &mut Rng) -> String {
+    /// A template for a paraphrase of `fact`: neither the paragraph's nor the probe's.
+    fn paraphrase_template(&self, fact: &Fact, probe_template: usize, rng: &mut Rng) -> usize {
+        let count = self.world.relations[fact.relation].sentences.len();
+        let allowed: Vec<usize> = (0..count)
+            .filter(|&t| t != fact.template && t != probe_template)
+            .collect();
+        *rng.choose(&allowed)
+    }
+
+    fn paraphrase(
+        &self,
+        subject: &Subject,
+        facts: &[Fact],
+        probe_templates: &[usize],
+        rng: &mut Rng,
+    ) -> String {
         let mut order: Vec<usize> = (1..facts.len()).collect();
         rng.shuffle(&mut order);
         order.insert(0, 0);
         let sentences: Vec<String> = order
             .into_iter()
             .map(|i| {
-                let template = self.other_template(&facts[i], rng);
+                let template = self.paraphrase_template(&facts[i], probe_templates[i], rng);
                 self.sentence(subject, &facts[i], template)
             })
             .collect();
@@ -188,7 +206,7 @@ impl<'a> Paragraphs<'a> {
         knowledge_id: u32,
         subject: &Subject,
         facts: &[Fact],
-        sentences: &[String],
+        (sentences, probe_templates): (&[String], &[usize]),
         rng: &mut Rng,
     ) -> Result<Vec<Probe>> {
         let per_kind = self.shape.probes_per_kind;
@@ -224,7 +242,7 @@ impl<'a> Paragraphs<'a> {
             );
         }
         for &i in &cloze {
-            let reworded = self.sentence(subject, &facts[i], self.other_template(&facts[i], rng));
+            let reworded = self.sentence(subject, &facts[i], probe_templates[i]);
             let cut = reworded.len() - facts[i].object.len() - 2;
             push(
                 ProbeKind::Semantic,
@@ -293,12 +311,23 @@ impl<'a> Paragraphs<'a> {
         let index = id as u64;
         let (facts, sentences) =
             self.facts(subject, &mut Rng::derive(self.seed, &[STREAM_FACTS, index]));
+        let mut rng = Rng::derive(self.seed, &[STREAM_PROBE_TEMPLATES, index]);
+        let probe_templates: Vec<usize> = facts
+            .iter()
+            .map(|f| self.probe_template(f, &mut rng))
+            .collect();
         let mut rng = Rng::derive(self.seed, &[STREAM_PARAPHRASE, index]);
         let paraphrases = (0..self.shape.paraphrases)
-            .map(|_| self.paraphrase(subject, &facts, &mut rng))
+            .map(|_| self.paraphrase(subject, &facts, &probe_templates, &mut rng))
             .collect();
         let mut rng = Rng::derive(self.seed, &[STREAM_PROBES, index]);
-        let probes = self.probes(id, subject, &facts, &sentences, &mut rng)?;
+        let probes = self.probes(
+            id,
+            subject,
+            &facts,
+            (&sentences, &probe_templates),
+            &mut rng,
+        )?;
         let entity_type = &self.world.entity_types[subject.type_index];
         let knowledge = Knowledge {
             id,

@@ -222,9 +222,9 @@ fn check_relation(spec: &RelationSpec, names: &NameData) -> Result<Relation> {
     if !names.kinds.contains_key(&spec.object) {
         bail!("{}: unknown object name kind `{}`", context(), spec.object);
     }
-    if spec.sentences.len() < 2 {
+    if spec.sentences.len() < 3 {
         bail!(
-            "{}: needs at least 2 sentence templates (semantic probes reword the fact)",
+            "{}: needs at least 3 sentence templates (one for the paragraph, one kept for its semantic probes, the others for paraphrases)",
             context()
         );
     }

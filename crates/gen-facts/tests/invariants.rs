@@ -216,3 +216,29 @@ fn composition_targets_shared_with_memorization_are_counted() {
         "the bundled templates do share targets (issue 9's review)"
     );
 }
+
+#[test]
+fn no_semantic_probe_occurs_verbatim_in_a_paraphrase() {
+    let (knowledge, probes, _) = generate(200);
+    let mut checked = 0;
+    for probe in probes.iter().filter(|p| p.kind == ProbeKind::Semantic) {
+        let k = &knowledge[probe.knowledge_id as usize];
+        assert_eq!(k.id, probe.knowledge_id);
+        // The probe's sentence as a paraphrase would state it.
+        let sentence = format!("{} {}.", probe.prompt, probe.target);
+        for paraphrase in &k.paraphrases {
+            assert!(
+                !paraphrase.contains(&sentence),
+                "semantic probe {} `{sentence}` occurs in a paraphrase of paragraph {}",
+                probe.id,
+                k.id
+            );
+        }
+        assert!(
+            !k.text.contains(&sentence),
+            "and not in the paragraph either"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 200 * 5);
+}
