@@ -13,16 +13,20 @@ const PRONOUNS: [&str; 12] = [
     "he", "she", "it", "its", "his", "her", "hers", "they", "them", "their", "him", "theirs",
 ];
 
-fn generate(count: u32) -> (Vec<Knowledge>, Vec<Probe>, Vec<CorpusDocument>) {
-    let dir = tempfile::tempdir().unwrap();
-    let options = FictionalOptions {
+fn fictional_options(dir: &std::path::Path, count: u32, seed: u64) -> FictionalOptions {
+    FictionalOptions {
         count,
-        seed: 11,
+        seed,
         shape: ParagraphShape::default(),
         data: None,
-        output: dir.path().join("k.parquet"),
-        probes: Some(dir.path().join("p.parquet")),
-    };
+        output: dir.join("k.parquet"),
+        probes: Some(dir.join("p.parquet")),
+    }
+}
+
+fn generate(count: u32) -> (Vec<Knowledge>, Vec<Probe>, Vec<CorpusDocument>) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = fictional_options(dir.path(), count, 11);
     let summary = generate_fictional(&options, &ProgressBar::hidden()).unwrap();
     assert_eq!(summary.paragraphs, count as u64);
     let background = BackgroundOptions {
@@ -185,14 +189,7 @@ fn paragraphs_and_probes_have_the_papers_properties() {
 #[test]
 fn composition_targets_shared_with_memorization_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let options = FictionalOptions {
-        count: 60,
-        seed: 5,
-        shape: ParagraphShape::default(),
-        data: None,
-        output: dir.path().join("k.parquet"),
-        probes: Some(dir.path().join("p.parquet")),
-    };
+    let options = fictional_options(dir.path(), 60, 5);
     let summary = generate_fictional(&options, &ProgressBar::hidden()).unwrap();
     let probes: Vec<Probe> = read_rows(options.probes.as_ref().unwrap()).unwrap();
     let composition: Vec<&Probe> = probes
