@@ -66,19 +66,20 @@ const ROWS_PER_TASK: usize = 32;
 
 /// The f32 values of a contiguous input (the wrappers make inputs contiguous before the op).
 fn f32_data<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        bail!("{op}: expected an f32 tensor, found {:?}", storage.dtype())
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => bail!("{op}: input is not contiguous"),
+    match storage {
+        CpuStorage::F32(data) => contiguous(data, layout, op),
+        other => bail!("{op}: expected an f32 tensor, found {:?}", other.dtype()),
     }
 }
 
 fn u32_data<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [u32]> {
-    let CpuStorage::U32(data) = storage else {
-        bail!("{op}: expected a u32 tensor, found {:?}", storage.dtype())
-    };
+    match storage {
+        CpuStorage::U32(data) => contiguous(data, layout, op),
+        other => bail!("{op}: expected a u32 tensor, found {:?}", other.dtype()),
+    }
+}
+
+fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
         None => bail!("{op}: input is not contiguous"),
