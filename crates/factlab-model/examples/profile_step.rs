@@ -48,6 +48,21 @@ fn time_part(shapes: &[Vec<usize>], op: &Part, reps: usize) -> f64 {
     best
 }
 
+fn fail(message: &str) -> ! {
+    eprintln!("profile_step: {message}");
+    std::process::exit(2)
+}
+
+/// A whole number argument of at least `min`.
+fn number(name: &str, text: &str, min: usize) -> usize {
+    match text.parse::<usize>() {
+        Ok(n) if n >= min => n,
+        _ => fail(&format!(
+            "{name} `{text}`: expected a whole number of at least {min}"
+        )),
+    }
+}
+
 fn linear(x: &Tensor, w: &Tensor) -> Tensor {
     x.matmul(&w.t().unwrap()).unwrap()
 }
@@ -56,25 +71,31 @@ fn main() {
     if std::env::var_os("FACTLAB_PLAIN_RUNTIME").is_none() {
         factlab_model::prepare_cpu_runtime();
     }
-    if let Some(bytes) = std::env::var("FACTLAB_KEEP_LIMIT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        kernels::set_keep_limit(bytes);
+    if let Ok(text) = std::env::var("FACTLAB_KEEP_LIMIT") {
+        kernels::set_keep_limit(number("FACTLAB_KEEP_LIMIT", &text, 0));
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or(default.into());
     let mut config =
-        ModelConfig::load_toml(std::path::Path::new(&arg(0, "pipelines/models/tiny.toml")))
-            .expect("a model preset");
-    let batch: usize = arg(1, "12").parse().unwrap();
-    let seq: usize = arg(2, "192").parse().unwrap();
-    let vocab: usize = arg(3, "2048").parse().unwrap();
+        match ModelConfig::load_toml(std::path::Path::new(&arg(0, "pipelines/models/tiny.toml"))) {
+            Ok(config) => config,
+            Err(e) => fail(&e.to_string()),
+        };
+    let batch = number("BATCH", &arg(1, "12"), 1);
+    let seq = number("SEQ", &arg(2, "192"), 2);
+    let vocab = number("VOCAB", &arg(3, "2048"), 2);
     let kernels = match arg(4, "fused").as_str() {
         "composed" => Kernels::Composed,
-        _ => Kernels::Fused,
+        "fused" => Kernels::Fused,
+        other => fail(&format!("kernels `{other}`: expected fused or composed")),
     };
-    let steps: usize = arg(5, "8").parse().unwrap();
+    let steps = number("STEPS", &arg(5, "8"), 1);
+    if seq > config.max_position_embeddings {
+        fail(&format!(
+            "SEQ {seq} is longer than the model's {} positions",
+            config.max_position_embeddings
+        ));
+    }
     config.vocab_size = Some(vocab);
     let device = Device::Cpu;
 
