@@ -13,15 +13,13 @@ mod optim;
 mod params;
 mod scoring;
 
-pub use composed::{cross_entropy, log_softmax, softmax};
 pub use config::{HfLlamaConfig, ModelConfig};
 pub use error::{ModelError, Result};
 pub use kernels::Kernels;
 pub use model::{ids_tensor, Llama};
 pub use optim::{global_norm, AdamW, AdamWConfig};
 pub use params::{
-    load_tensors, parameter_layout, parameter_specs, save_tensors, BlockParams, ModelParams,
-    ParamSpec, Params, Role,
+    load_tensors, parameter_specs, save_tensors, BlockParams, ModelParams, ParamSpec, Params, Role,
 };
 pub use scoring::{encode_probes, score_probes, EncodedProbe, ProbeScore};
 

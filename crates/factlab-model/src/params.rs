@@ -103,7 +103,7 @@ impl Layout {
 
 /// The one place the parameters are named (Hugging Face Llama names) and ordered (the order of
 /// initialisation and of the optimizer state): every spec, and where each sits in the model.
-pub fn parameter_layout(config: &ModelConfig) -> (Vec<ParamSpec>, ModelParams<usize>) {
+fn parameter_layout(config: &ModelConfig) -> (Vec<ParamSpec>, ModelParams<usize>) {
     let (d, f, v) = (config.hidden_size, config.intermediate_size, config.vocab());
     let mut layout = Layout::default();
     let model = ParamPath(String::new()).pp("model");
