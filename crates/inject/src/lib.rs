@@ -12,6 +12,7 @@
 
 pub mod corpus;
 mod fast;
+mod injection;
 pub mod mechanism;
 pub mod pack;
 pub mod schedule;
@@ -22,15 +23,15 @@ pub mod tokenizer;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use factlab_artifacts::{
     read_rows, write_atomic, write_rows, Injection, Knowledge, ShardManifest, ShardRow,
 };
 use indicatif::ProgressBar;
 
 use corpus::Corpus;
+use injection::{inject_step, plan_injections, tokenize_plan, StepPlan, Totals};
 use pack::Packer;
-use schedule::{Exposure, Schedule};
 use shards::{remove_if_present, ShardSink, MANIFEST};
 use summary::{injected_shares, previous_run, report_injected_share, Previous};
 pub use summary::{InjectedShare, Summary};
@@ -74,6 +75,8 @@ pub struct InjectOptions {
     pub schedule: PathBuf,
     /// Replaces the schedule file's Δ.
     pub interval: Option<u32>,
+    /// Replaces the schedule file's `max_per_step` (texts of one round per step).
+    pub max_per_step: Option<u32>,
 }
 
 fn load_knowledge(path: &Path) -> Result<Vec<Knowledge>> {
@@ -133,126 +136,6 @@ fn resolve_tokenizer(
     TextTokenizer::train(texts, options.vocab_size)
 }
 
-/// The planned exposures of one continuation step, with their tokens.
-struct StepPlan {
-    t: u32,
-    exposures: Vec<(Exposure, Vec<u32>)>,
-}
-
-/// Reads and checks the schedule against the knowledge and the step count, before any slow
-/// work, so that a bad schedule fails at once.
-fn plan_injections(
-    inject: &InjectOptions,
-    knowledge: &[Knowledge],
-    steps: Option<u32>,
-) -> Result<Vec<Exposure>> {
-    let schedule = Schedule::load(&inject.schedule, inject.interval)?;
-    let needed = schedule.steps_needed();
-    if let Some(steps) = steps {
-        if steps < needed {
-            bail!(
-                "{}: the last exposure is at t = {} (Δ = {}), but --steps {steps} gives t = 0..{}; expected --steps {needed} or more",
-                inject.schedule.display(),
-                needed - 1,
-                schedule.interval(),
-                steps.saturating_sub(1)
-            );
-        }
-    }
-    schedule.plan(knowledge, &inject.knowledge.display().to_string())
-}
-
-/// Tokenizes the exposures' texts, groups them by step and checks that every step's texts fit
-/// its batch.
-fn tokenize_plan(
-    exposures: Vec<Exposure>,
-    tokenizer: &TextTokenizer,
-    batch_size: usize,
-    seq_len: usize,
-) -> Result<Vec<StepPlan>> {
-    let texts: Vec<&str> = exposures.iter().map(|e| e.text.as_str()).collect();
-    let tokens = tokenizer.encode_documents(&texts)?;
-    let mut plans: Vec<StepPlan> = Vec::new();
-    for (exposure, tokens) in exposures.into_iter().zip(tokens) {
-        match plans.last_mut() {
-            Some(plan) if plan.t == exposure.t => plan.exposures.push((exposure, tokens)),
-            _ => plans.push(StepPlan {
-                t: exposure.t,
-                exposures: vec![(exposure, tokens)],
-            }),
-        }
-    }
-    for plan in &plans {
-        let lengths: Vec<usize> = plan.exposures.iter().map(|(_, t)| t.len()).collect();
-        mechanism::layout(&lengths, batch_size, seq_len)
-            .with_context(|| format!("the schedule at t = {}", plan.t))?;
-    }
-    Ok(plans)
-}
-
-struct Totals {
-    dropped: u64,
-    injected_rows: u64,
-    cut: u64,
-}
-
-/// Applies one step's plan to its rows, recording where every text went.
-fn inject_step(
-    step: u32,
-    plan: &StepPlan,
-    seq_len: usize,
-    rows: &mut [ShardRow],
-    records: &mut Vec<Injection>,
-    totals: &mut Totals,
-) -> Result<()> {
-    let mut tokens: Vec<Vec<u32>> = rows
-        .iter_mut()
-        .map(|r| std::mem::take(&mut r.tokens))
-        .collect();
-    let texts: Vec<&[u32]> = plan.exposures.iter().map(|(_, t)| t.as_slice()).collect();
-    let (placements, dropped) = mechanism::prepend(&mut tokens, &texts, seq_len)
-        .with_context(|| format!("injecting at step {step} (t = {})", plan.t))?;
-    for (row, tokens) in rows.iter_mut().zip(tokens) {
-        row.tokens = tokens;
-    }
-    totals.dropped += dropped;
-    let mut step_records = Vec::with_capacity(placements.len());
-    for ((exposure, text), placed) in plan.exposures.iter().zip(placements) {
-        let row = &mut rows[placed.row];
-        if row.knowledge_ids.is_empty() {
-            row.source = "injected".into();
-            totals.injected_rows += 1;
-        }
-        row.knowledge_ids.push(exposure.knowledge_id);
-        row.variants.push(exposure.variant);
-        if placed.length < text.len() {
-            totals.cut += 1;
-            tracing::warn!(
-                step,
-                row = placed.row,
-                knowledge_id = exposure.knowledge_id,
-                kept = placed.length,
-                tokens = text.len(),
-                "injected text cut at the end of its row"
-            );
-        }
-        step_records.push(Injection {
-            knowledge_id: exposure.knowledge_id,
-            scenario: exposure.scenario.clone(),
-            exposure: exposure.exposure,
-            step,
-            row: placed.row as u32,
-            variant: exposure.variant,
-            offset: placed.offset as u32,
-            length: placed.length as u32,
-            text_tokens: text.len() as u32,
-        });
-    }
-    step_records.sort_by_key(|r| (r.row, r.offset));
-    records.extend(step_records);
-    Ok(())
-}
-
 /// Where the rows come from.
 struct Stream<'a> {
     corpus: &'a mut Corpus,
@@ -287,11 +170,7 @@ fn pack_steps(
     let mut packer = Packer::new(seq_len);
     let mut plans = plans.into_iter().peekable();
     let mut records = Vec::new();
-    let mut totals = Totals {
-        dropped: 0,
-        injected_rows: 0,
-        cut: 0,
-    };
+    let mut totals = Totals::default();
     let mut steps = 0u32;
     while options.steps.is_none_or(|n| steps < n) {
         while packer.rows_available() < options.batch_size {
@@ -383,9 +262,12 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
         Some(inject) => load_knowledge(&inject.knowledge)?,
         None => Vec::new(),
     };
-    let exposures = match &options.injection {
-        Some(inject) => plan_injections(inject, &knowledge, options.steps)?,
-        None => Vec::new(),
+    let (exposures, never_injected) = match &options.injection {
+        Some(inject) => {
+            let plan = plan_injections(inject, &knowledge, options.steps)?;
+            (plan.exposures, plan.never_injected)
+        }
+        None => (Vec::new(), Vec::new()),
     };
     let tokenizer = resolve_tokenizer(options, previous.as_ref(), &mut corpus, &knowledge)?;
     let plans = tokenize_plan(exposures, &tokenizer, options.batch_size, options.seq_len)?;
@@ -461,7 +343,15 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
         injections: records.len() as u64,
         cut_injections: totals.cut,
         injected_share: injected_shares(&records, options.batch_size, seq_len),
+        never_injected,
     };
+    if totals.cut > 0 {
+        tracing::warn!(
+            cut = totals.cut,
+            injections = records.len(),
+            "injected texts cut at the end of their row (each one logged at debug level, -v); a longer --seq-len keeps them whole"
+        );
+    }
     report_injected_share(&summary.injected_share);
     let summary_text = serde_json::to_string_pretty(&summary).expect("summary serialises");
     write_atomic(

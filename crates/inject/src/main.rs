@@ -13,7 +13,9 @@ use inject::{InjectOptions, Options};
 /// OUT/shards/shard-NNNNN.parquet, OUT/shards/manifest.json (last) and OUT/inject-summary.json.
 /// With --inject and --schedule it also prepends the scheduled knowledge texts to rows of the
 /// scheduled steps (rows cut back to --seq-len, the corpus tokens pushed out are dropped) and
-/// writes OUT/injections.parquet.
+/// writes OUT/injections.parquet. Knowledge items that no scenario group takes (those after the
+/// last group, in id order) are never injected: the control group; their ids are listed in
+/// inject-summary.json as `never_injected`.
 #[derive(Parser, Debug)]
 #[command(
     version,
@@ -25,6 +27,10 @@ use inject::{InjectOptions, Options};
   # continuation shards on corpus text runs/pre did not use, with a small injection schedule
   inject -c background.parquet -o runs/cont --after runs/pre --seq-len 512 --batch-size 16 \\
          --steps 300 --inject knowledge.parquet --schedule pipelines/schedules/smoke.toml
+
+  # the same, at most 3 paragraphs per step (rounds spread over consecutive steps)
+  inject -c background.parquet -o runs/cont3 --after runs/pre --seq-len 512 --batch-size 16 \\
+         --steps 300 --inject knowledge.parquet --schedule pipelines/schedules/smoke.toml --max-per-step 3
 
   # the paper's schedule at Δ = 10 (its 120 paragraphs need ≈ 50k tokens of batch at t = 0)
   inject -c background.parquet -o runs/paper --after runs/pre --seq-len 2048 --batch-size 32 \\
@@ -95,6 +101,14 @@ struct Cli {
     #[arg(long, value_name = "STEPS", requires = "schedule")]
     interval: Option<u32>,
 
+    /// Spread each round of exposures over consecutive steps, at most K texts per step, taking
+    /// the scenario groups in turn; replaces the schedule's `max_per_step`. A deviation from the
+    /// paper, which injects a whole round at one step: with a small batch it keeps the injected
+    /// share of a step's tokens within the paper's range (about 1 %, or 12–18 % at batch 128).
+    /// Each item's window then starts at its own step.
+    #[arg(long, value_name = "K", requires = "schedule")]
+    max_per_step: Option<u32>,
+
     /// Rows per shard file (rounded down to whole steps, at least one step).
     #[arg(long, value_name = "N", default_value_t = 8192)]
     shard_rows: usize,
@@ -126,6 +140,7 @@ fn main() -> Result<()> {
                 knowledge,
                 schedule,
                 interval: cli.interval,
+                max_per_step: cli.max_per_step,
             }),
         shard_rows: cli.shard_rows,
     };

@@ -2,8 +2,18 @@
 //!
 //! A schedule file is data, not code: scenario groups with their sizes and exposure counts, and
 //! Δ, the steps between two exposures of one item. See `pipelines/schedules/paper.toml`.
+//!
+//! Knowledge items that no group takes are never injected: they are the control group, probed
+//! like the others, that shows how much of a rise is not specific to the injected fact.
+//!
+//! With `max_per_step = k`, the texts of one exposure round are spread over consecutive steps, k
+//! per step, instead of all sharing the step t = exposure × Δ: a deviation from the paper that
+//! keeps the injected share of a small batch within the paper's range. The first round takes one
+//! item of every group in turn (item 0 of each group, then item 1, …), so that no scenario is
+//! injected systematically later than another, and each item keeps its offset in later rounds,
+//! so Δ between its exposures stays exact.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -14,6 +24,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 struct ScheduleFile {
     interval: u32,
+    #[serde(default)]
+    max_per_step: Option<u32>,
     #[serde(rename = "group")]
     groups: Vec<Group>,
 }
@@ -44,7 +56,17 @@ pub enum TextChoice {
 pub struct Schedule {
     origin: String,
     interval: u32,
+    max_per_step: Option<u32>,
     groups: Vec<Group>,
+}
+
+/// What a schedule does with a knowledge file: every exposure, and the items left out.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Ordered by step, then by the order the spread gives them.
+    pub exposures: Vec<Exposure>,
+    /// Ids of the items no group takes (the never-injected control), ascending.
+    pub never_injected: Vec<u32>,
 }
 
 /// One planned exposure of one item.
@@ -53,15 +75,17 @@ pub struct Exposure {
     pub knowledge_id: u32,
     pub scenario: String,
     pub exposure: u32,
-    /// Steps since the first continuation step (the paper's t).
+    /// Steps since the first continuation step (the paper's t): exposure × Δ, plus the item's
+    /// place in the spread when `max_per_step` is set.
     pub t: u32,
     pub variant: u32,
     pub text: String,
 }
 
 impl Schedule {
-    /// Reads and checks a schedule file; `interval` replaces the file's Δ when given.
-    pub fn load(path: &Path, interval: Option<u32>) -> Result<Self> {
+    /// Reads and checks a schedule file; `interval` replaces the file's Δ and `max_per_step` its
+    /// spread when given.
+    pub fn load(path: &Path, interval: Option<u32>, max_per_step: Option<u32>) -> Result<Self> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{origin}: cannot read the schedule"))?;
@@ -70,6 +94,7 @@ impl Schedule {
         let schedule = Schedule {
             origin,
             interval: interval.unwrap_or(file.interval),
+            max_per_step: max_per_step.or(file.max_per_step),
             groups: file.groups,
         };
         schedule.check()?;
@@ -80,6 +105,9 @@ impl Schedule {
         let origin = &self.origin;
         if self.groups.is_empty() {
             bail!("{origin}: no `[[group]]`; expected at least one scenario group");
+        }
+        if self.max_per_step == Some(0) {
+            bail!("{origin}: `max_per_step` is 0; expected at least 1 text per step");
         }
         let mut names = BTreeSet::new();
         for (index, group) in self.groups.iter().enumerate() {
@@ -116,20 +144,15 @@ impl Schedule {
         &self.groups
     }
 
-    /// Continuation steps needed to reach the last exposure.
-    pub fn steps_needed(&self) -> u32 {
-        let last = self
-            .groups
-            .iter()
-            .map(|g| g.exposures - 1)
-            .max()
-            .unwrap_or(0);
-        last * self.interval + 1
+    pub fn max_per_step(&self) -> Option<u32> {
+        self.max_per_step
     }
 
-    /// Every exposure, ordered by t, then by group as in the file, then by knowledge id. Groups
-    /// take items in knowledge-id order: the first group the lowest ids, and so on.
-    pub fn plan(&self, knowledge: &[Knowledge], knowledge_origin: &str) -> Result<Vec<Exposure>> {
+    /// Every exposure and the never-injected items. Groups take items in knowledge-id order: the
+    /// first group the lowest ids, and so on; the items after the last group are left out.
+    /// Without a spread, one step's exposures are ordered by group as in the file, then by
+    /// knowledge id.
+    pub fn plan(&self, knowledge: &[Knowledge], knowledge_origin: &str) -> Result<Plan> {
         let mut items: Vec<&Knowledge> = knowledge.iter().collect();
         items.sort_by_key(|k| k.id);
         if let Some(pair) = items.windows(2).find(|w| w[0].id == w[1].id) {
@@ -148,16 +171,64 @@ impl Schedule {
                     .join(", ")
             );
         }
-        let mut exposures = Vec::new();
+        // (place of the item in its group, group rank, exposure)
+        let mut exposures: Vec<(u32, usize, Exposure)> = Vec::new();
         let mut next_item = items.into_iter();
-        for group in &self.groups {
-            for item in next_item.by_ref().take(group.count as usize) {
-                exposures.extend(self.item_exposures(group, item, knowledge_origin)?);
+        for (rank, group) in self.groups.iter().enumerate() {
+            for (place, item) in next_item.by_ref().take(group.count as usize).enumerate() {
+                for exposure in self.item_exposures(group, item, knowledge_origin)? {
+                    exposures.push((place as u32, rank, exposure));
+                }
             }
         }
-        let group_rank = |scenario: &str| self.groups.iter().position(|g| g.scenario == scenario);
-        exposures.sort_by_key(|e| (e.t, group_rank(&e.scenario), e.knowledge_id));
-        Ok(exposures)
+        let never_injected = next_item.map(|k| k.id).collect();
+        let exposures = match self.max_per_step {
+            None => {
+                exposures.sort_by_key(|(_, rank, e)| (e.t, *rank, e.knowledge_id));
+                exposures.into_iter().map(|(_, _, e)| e).collect()
+            }
+            Some(per_step) => self.spread(exposures, per_step)?,
+        };
+        Ok(Plan {
+            exposures,
+            never_injected,
+        })
+    }
+
+    /// Moves every item's exposures by the same offset: its place in the first round, taken
+    /// group by group in turn, divided by `per_step`. So each step has at most `per_step` texts
+    /// and each item keeps Δ between its exposures; a round must end before the next one starts.
+    fn spread(
+        &self,
+        mut exposures: Vec<(u32, usize, Exposure)>,
+        per_step: u32,
+    ) -> Result<Vec<Exposure>> {
+        let mut first_round: Vec<(u32, usize, u32)> = exposures
+            .iter()
+            .filter(|(_, _, e)| e.exposure == 0)
+            .map(|(place, rank, e)| (*place, *rank, e.knowledge_id))
+            .collect();
+        first_round.sort_unstable();
+        let offsets: BTreeMap<u32, u32> = first_round
+            .iter()
+            .enumerate()
+            .map(|(index, (_, _, id))| (*id, index as u32 / per_step))
+            .collect();
+        let span = offsets.values().max().map_or(0, |last| last + 1);
+        let repeated = self.groups.iter().any(|g| g.exposures > 1);
+        if repeated && span > self.interval {
+            bail!(
+                "{}: {per_step} texts per step spread a round of {} texts over {span} steps, more than Δ = {}, into the next round; raise `max_per_step` or `interval`",
+                self.origin,
+                first_round.len(),
+                self.interval
+            );
+        }
+        for (_, _, exposure) in &mut exposures {
+            exposure.t += offsets[&exposure.knowledge_id];
+        }
+        exposures.sort_by_key(|(place, rank, e)| (e.t, *place, *rank));
+        Ok(exposures.into_iter().map(|(_, _, e)| e).collect())
     }
 
     fn item_exposures(

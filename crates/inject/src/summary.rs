@@ -38,6 +38,9 @@ pub struct Summary {
     /// runs without injection).
     #[serde(default)]
     pub injected_share: Vec<InjectedShare>,
+    /// Ids of the knowledge items read but in no scenario group: the never-injected control.
+    #[serde(default)]
+    pub never_injected: Vec<u32>,
 }
 
 /// How much of one step's batch is injected text.

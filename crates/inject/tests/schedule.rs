@@ -13,13 +13,13 @@ fn write(dir: &Path, text: &str) -> PathBuf {
 fn load_error(text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), text);
-    format!("{:#}", Schedule::load(&path, None).unwrap_err())
+    format!("{:#}", Schedule::load(&path, None, None).unwrap_err())
 }
 
 fn plan_error(text: &str, items: u32, paraphrases: usize) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), text);
-    let schedule = Schedule::load(&path, None).unwrap();
+    let schedule = Schedule::load(&path, None, None).unwrap();
     let error = schedule
         .plan(&common::knowledge(items, paraphrases), "knowledge.parquet")
         .unwrap_err();
@@ -35,7 +35,7 @@ fn assert_mentions(error: &str, parts: &[&str]) {
 #[test]
 fn the_shipped_schedules_are_valid() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/schedules");
-    let paper = Schedule::load(&folder.join("paper.toml"), None).unwrap();
+    let paper = Schedule::load(&folder.join("paper.toml"), None, None).unwrap();
     assert_eq!(paper.interval(), 100);
     let groups: Vec<_> = paper
         .groups()
@@ -50,8 +50,10 @@ fn the_shipped_schedules_are_valid() {
             ("once", 40, 1, TextChoice::Original),
         ]
     );
-    assert_eq!(paper.steps_needed(), 901);
-    let exposures = paper.plan(&common::knowledge(130, 9), "k").unwrap();
+    let plan = paper.plan(&common::knowledge(130, 9), "k").unwrap();
+    assert_eq!(plan.never_injected, (120..130).collect::<Vec<_>>());
+    let exposures = plan.exposures;
+    assert_eq!(exposures.iter().map(|e| e.t).max(), Some(900));
     assert_eq!(exposures.len(), 40 * 10 + 40 * 10 + 40);
     let at_zero: Vec<u32> = exposures
         .iter()
@@ -66,9 +68,52 @@ fn the_shipped_schedules_are_valid() {
     assert_eq!((paraphrase_5.t, paraphrase_5.variant), (500, 5));
     assert_eq!(paraphrase_5.text, "Paraphrase 5: Zorgon founded Entity7.");
 
-    let smoke = Schedule::load(&folder.join("smoke.toml"), Some(2)).unwrap();
+    let smoke = Schedule::load(&folder.join("smoke.toml"), Some(2), None).unwrap();
     assert_eq!(smoke.interval(), 2, "--interval replaces the file's Δ");
     smoke.plan(&common::knowledge(12, 2), "k").unwrap();
+}
+
+/// A spread round takes the groups in turn, `k` texts per step, and every item keeps its Δ.
+#[test]
+fn spread_rounds_take_the_groups_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "interval = 10\nmax_per_step = 2\n\
+         [[group]]\nscenario = \"dup\"\ncount = 3\nexposures = 2\n\
+         [[group]]\nscenario = \"once\"\ncount = 3\nexposures = 1\n",
+    );
+    let schedule = Schedule::load(&path, None, None).unwrap();
+    let plan = schedule.plan(&common::knowledge(8, 0), "k").unwrap();
+    assert_eq!(plan.never_injected, vec![6, 7]);
+    let spots: Vec<(u32, u32)> = plan
+        .exposures
+        .iter()
+        .map(|e| (e.t, e.knowledge_id))
+        .collect();
+    // dup takes ids 0-2, once 3-5; round 0 alternates dup 0, once 3, dup 1, once 4, …; round 1
+    // keeps each dup item's offset, so Δ stays 10 for each.
+    assert_eq!(
+        spots,
+        vec![
+            (0, 0),
+            (0, 3),
+            (1, 1),
+            (1, 4),
+            (2, 2),
+            (2, 5),
+            (10, 0),
+            (11, 1),
+            (12, 2)
+        ]
+    );
+    // The command line replaces the file's spread; one per step cannot fit 6 texts into Δ = 5.
+    let tight = Schedule::load(&path, Some(5), Some(1)).unwrap();
+    let error = format!(
+        "{:#}",
+        tight.plan(&common::knowledge(8, 0), "k").unwrap_err()
+    );
+    assert_mentions(&error, &["bad.toml", "1 texts per step", "Δ = 5"]);
 }
 
 #[test]
@@ -99,6 +144,10 @@ fn bad_schedule_files_name_the_file_and_the_problem() {
     assert_mentions(
         &load_error("interval = 0\n[[group]]\nscenario = \"dup\"\ncount = 2\nexposures = 3\n"),
         &["`interval` is 0", "`dup`"],
+    );
+    assert_mentions(
+        &load_error("interval = 5\nmax_per_step = 0\n[[group]]\nscenario = \"a\"\ncount = 1\nexposures = 1\n"),
+        &["bad.toml", "`max_per_step` is 0"],
     );
     assert_mentions(&load_error("interval = 5\n[[group]]\nscenario = \"a\"\ncount = 1\nexposures = 1\n[[group]]\nscenario = \"a\"\ncount = 1\nexposures = 1\n"), &["scenario `a` appears twice"]);
 }

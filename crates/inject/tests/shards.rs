@@ -78,6 +78,7 @@ impl Fixture {
             knowledge: self.path("knowledge.parquet"),
             schedule: self.path("schedule.toml"),
             interval: None,
+            max_per_step: None,
         });
         options
     }
@@ -309,6 +310,68 @@ fn every_scheduled_text_is_where_injections_parquet_says() {
     let dropped = check_stream(&rows, &injections, &stream, SEQ_LEN);
     assert_eq!(dropped, summary.dropped_corpus_tokens);
     assert!(dropped > 0);
+
+    // Items 10 and 11 are in no group: the control, never injected and in no shard row.
+    assert_eq!(summary.never_injected, vec![10, 11]);
+    for id in &summary.never_injected {
+        assert!(injections.iter().all(|i| i.knowledge_id != *id));
+        assert!(rows.iter().all(|r| !r.knowledge_ids.contains(id)));
+        let control = tokenizer.encode_documents(&[&item(*id).text]).unwrap();
+        let text = &control[0][..control[0].len() - 1];
+        assert!(
+            rows.iter()
+                .all(|r| !r.tokens.windows(text.len()).any(|w| w == text)),
+            "control item {id}'s text is in a shard row"
+        );
+    }
+}
+
+/// With `max_per_step`, a round's texts go to consecutive steps and each step's share shrinks.
+#[test]
+fn spread_rounds_put_at_most_k_texts_on_a_step() {
+    let fixture = Fixture::new(400);
+    fixture.pretrain();
+    let mut options = fixture.continuation("spread");
+    options.injection.as_mut().unwrap().max_per_step = Some(4);
+    let summary = run(&options).unwrap();
+    let injections: Vec<Injection> =
+        read_rows(&fixture.path("spread").join("injections.parquet")).unwrap();
+    assert_eq!(injections.len(), 3 * 3 + 3 * 3 + 4);
+    let mut per_step = std::collections::BTreeMap::<u32, u32>::new();
+    for injection in &injections {
+        *per_step.entry(injection.step).or_default() += 1;
+    }
+    // Round 0 has 10 texts, 4, 4 and 2 from step 5 on, taking the groups in turn: paraphrase 0,
+    // duplicate 3, once 6, paraphrase 1 | duplicate 4, once 7, paraphrase 2, duplicate 5 | once
+    // 8, 9. Later rounds keep each item's offset, without the once items.
+    assert_eq!(
+        per_step.into_iter().collect::<Vec<_>>(),
+        vec![(5, 4), (6, 4), (7, 2), (8, 3), (9, 3), (11, 3), (12, 3)]
+    );
+    // Each item keeps Δ between its own exposures.
+    for id in 0..6 {
+        let steps: Vec<u32> = injections
+            .iter()
+            .filter(|i| i.knowledge_id == id)
+            .map(|i| i.step)
+            .collect();
+        assert_eq!(steps.len(), 3);
+        assert!(
+            steps.windows(2).all(|w| w[1] - w[0] == 3),
+            "{id}: {steps:?}"
+        );
+    }
+    let largest = summary.injected_share.iter().map(|s| s.injected_tokens);
+    let all_at_once = run(&fixture.continuation("all")).unwrap();
+    assert!(
+        largest.max()
+            < all_at_once
+                .injected_share
+                .iter()
+                .map(|s| s.injected_tokens)
+                .max(),
+        "spreading lowers the largest injected share"
+    );
 }
 
 #[test]
