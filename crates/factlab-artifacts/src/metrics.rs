@@ -17,6 +17,16 @@ flat_artifact! {
         first_token_mean: f64,
         first_token_ci_low: f64,
         first_token_ci_high: f64,
+        control_mean: f64,
+        control_ci_low: f64,
+        control_ci_high: f64,
+        control_probes: u32,
+        net_mean: f64,
+        net_ci_low: f64,
+        net_ci_high: f64,
+        first_token_net_mean: f64,
+        first_token_net_ci_low: f64,
+        first_token_net_ci_high: f64,
     }
 }
 

@@ -7,11 +7,16 @@
 //! - retainability R(q, t) = (v[t_LAM(N) + t] − v[t_pre]) / (v[t_LAM(N)] − v[t_pre]) after the
 //!   last injection N, with t_pre = t₁; probes whose gain is zero are skipped;
 //! - decay constant a = −slope of mean R against log10 t (t ≥ 1), by least squares.
+//!
+//! Probes of paragraphs that were never injected are the control: their pseudo-effectivity at
+//! each scenario's injection steps is the rise that is not specific to the fact, and the net
+//! effectivity is E − E_control ([`effectivity`]).
 
+mod effectivity;
+mod report;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -19,9 +24,9 @@ use factlab_artifacts::{
     read_rows, write_atomic, write_rows, DecayRow, EffectivityRow, Injection, LogprobRow,
     RetentionRow, ShardManifest, TrajectoryRow,
 };
-use factlab_rng::Rng;
 
-use stats::{bootstrap_interval, least_squares, without_outliers};
+pub use report::summary;
+use stats::{least_squares, without_outliers};
 
 #[derive(Debug, Clone)]
 pub struct FitOptions {
@@ -59,17 +64,6 @@ pub struct Fitted {
 
 /// Group key: run, scenario, probe kind.
 type Group = (String, String, String);
-
-/// Effectivity of one group before averaging.
-#[derive(Default)]
-struct GroupGains {
-    /// Each probe's mean gain over its injections.
-    probe_means: Vec<f64>,
-    /// Probe × injection pairs with a window evaluation.
-    injections: u32,
-    /// Of those, the pairs whose maximum is the window's last evaluated step.
-    at_window_end: u32,
-}
 
 struct ProbeSeries {
     kind: String,
@@ -173,57 +167,13 @@ fn series(rows: &[LogprobRow], value: impl Fn(&LogprobRow) -> f64) -> Runs {
     runs
 }
 
-/// Each group's gains from an injection to its local acquisition maximum (Eq. 2 before the
-/// averages over probes).
-fn effectivity_gains(
-    runs: &Runs,
-    schedules_by_knowledge: &BTreeMap<u32, Schedule>,
-    window: u32,
-) -> BTreeMap<Group, GroupGains> {
-    let mut groups: BTreeMap<Group, GroupGains> = BTreeMap::new();
-    for (run, probes) in runs {
-        for probe in probes.values() {
-            let Some(schedule) = schedules_by_knowledge.get(&probe.knowledge_id) else {
-                continue;
-            };
-            let mut gains = Vec::new();
-            let mut at_window_end = 0;
-            for &t in &schedule.steps {
-                let Some(before) = probe.values.get(&t) else {
-                    continue;
-                };
-                let Some((lam, best)) = probe.acquisition_maximum(t, window) else {
-                    continue;
-                };
-                gains.push(best - before);
-                if Some(lam) == probe.last_evaluated_in_window(t, window) {
-                    at_window_end += 1;
-                }
-            }
-            if !gains.is_empty() {
-                let group = (run.clone(), schedule.scenario.clone(), probe.kind.clone());
-                let entry = groups.entry(group).or_default();
-                entry.probe_means.push(stats::mean(&gains));
-                entry.injections += gains.len() as u32;
-                entry.at_window_end += at_window_end;
-            }
-        }
-    }
-    groups
-}
-
 fn compute(
     logprobs: Vec<LogprobRow>,
     schedules_by_knowledge: &BTreeMap<u32, Schedule>,
     options: &FitOptions,
 ) -> Fitted {
     let runs = series(&logprobs, |r| r.target_logprob);
-    let per_probe_effectivity = effectivity_gains(&runs, schedules_by_knowledge, options.window);
-    let first_token = effectivity_gains(
-        &series(&logprobs, |r| r.first_token_logprob),
-        schedules_by_knowledge,
-        options.window,
-    );
+    let first_token_runs = series(&logprobs, |r| r.first_token_logprob);
     let mut retention_values: BTreeMap<Group, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
     let mut deltas: BTreeMap<Group, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
 
@@ -265,36 +215,10 @@ fn compute(
         }
     }
 
-    let mut fitted = Fitted::default();
-    for (index, (group, gains)) in per_probe_effectivity.into_iter().enumerate() {
-        let GroupGains {
-            probe_means: values,
-            injections,
-            at_window_end,
-        } = gains;
-        let mut rng = Rng::derive(options.seed, &[index as u64]);
-        let (ci_low, ci_high) = bootstrap_interval(&values, options.bootstrap, &mut rng);
-        // Its own stream, so the intervals of ℓ stay what they were without it.
-        let mut rng = Rng::derive(options.seed, &[index as u64, 1]);
-        let first = &first_token[&group].probe_means;
-        let (first_token_ci_low, first_token_ci_high) =
-            bootstrap_interval(first, options.bootstrap, &mut rng);
-        let (run, scenario, kind) = group;
-        fitted.effectivity.push(EffectivityRow {
-            run_id: run,
-            scenario,
-            kind,
-            mean: stats::mean(&values),
-            ci_low,
-            ci_high,
-            probes: values.len() as u32,
-            injections,
-            lam_at_window_end: f64::from(at_window_end) / f64::from(injections),
-            first_token_mean: stats::mean(first),
-            first_token_ci_low,
-            first_token_ci_high,
-        });
-    }
+    let mut fitted = Fitted {
+        effectivity: effectivity::rows(&runs, &first_token_runs, schedules_by_knowledge, options),
+        ..Fitted::default()
+    };
     for ((run, scenario, kind), by_t) in retention_values {
         let mut points = Vec::new();
         for (t, values) in by_t {
@@ -363,6 +287,19 @@ pub fn run(options: &FitOptions) -> Result<Fitted> {
     if logprobs.is_empty() {
         bail!("no logprob rows in {:?}", options.logprobs);
     }
+    let control: BTreeSet<u32> = logprobs
+        .iter()
+        .map(|r| r.knowledge_id)
+        .filter(|k| !schedules_by_knowledge.contains_key(k))
+        .collect();
+    if control.is_empty() {
+        tracing::warn!("every probed paragraph was injected: no control group, so the control and net columns are NaN; generate more paragraphs than the schedule's groups take");
+    } else {
+        tracing::info!(
+            paragraphs = control.len(),
+            "never-injected paragraphs form the control group"
+        );
+    }
     let fitted = compute(logprobs, &schedules_by_knowledge, options);
     if fitted.effectivity.is_empty() {
         bail!(
@@ -377,59 +314,4 @@ pub fn run(options: &FitOptions) -> Result<Fitted> {
     write_rows(&out.join("trajectory.parquet"), &fitted.trajectory)?;
     write_atomic(&out.join("fit.md"), summary(&fitted, options).as_bytes())?;
     Ok(fitted)
-}
-
-/// The effectivity and decay tables as Markdown.
-pub fn summary(fitted: &Fitted, options: &FitOptions) -> String {
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "# Effectivity\n\nMean gain in ℓ (nats per token) from an injection step to the local acquisition maximum within {} steps; bootstrap 95 % interval over probes. \"At window end\": share of injections whose maximum is the window's last evaluated step, where the rise may not have ended (the window cuts it). \"First token\": the same on the log-probability of the target's first token alone.\n",
-        options.window
-    );
-    let _ = writeln!(
-        md,
-        "| run | scenario | kind | effectivity | 95 % CI | probes | at window end | first token | 95 % CI |\n|---|---|---|---:|---|---:|---:|---:|---|"
-    );
-    for r in &fitted.effectivity {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {:.4} | [{:.4}, {:.4}] | {} | {:.0} % | {:.4} | [{:.4}, {:.4}] |",
-            r.run_id,
-            r.scenario,
-            r.kind,
-            r.mean,
-            r.ci_low,
-            r.ci_high,
-            r.probes,
-            100.0 * r.lam_at_window_end,
-            r.first_token_mean,
-            r.first_token_ci_low,
-            r.first_token_ci_high
-        );
-    }
-    let _ = writeln!(
-        md,
-        "\n# Decay constants\n\nLeast-squares fit of mean retainability R against log10 t after the last injection (IQR factor {}); a = −slope ± standard error; x-intercept where the fitted R reaches 0.\n",
-        options.iqr_factor
-    );
-    let _ = writeln!(
-        md,
-        "| run | scenario | kind | a | ± | R² | x-intercept log10(steps) | log10(tokens) |\n|---|---|---|---:|---:|---:|---:|---:|"
-    );
-    for d in &fitted.decay {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {:.4} | {:.4} | {:.3} | {:.2} | {:.2} |",
-            d.run_id,
-            d.scenario,
-            d.kind,
-            d.a,
-            d.a_stderr,
-            d.r_squared,
-            d.x_intercept_log10_steps,
-            d.x_intercept_log10_tokens
-        );
-    }
-    md
 }

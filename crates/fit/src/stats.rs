@@ -47,6 +47,30 @@ pub fn bootstrap_interval(values: &[f64], resamples: usize, rng: &mut Rng) -> (f
     (quantile(&means, 0.025), quantile(&means, 0.975))
 }
 
+/// Percentile bootstrap 95 % interval of mean(a) − mean(b), resampling each group on its own.
+pub fn bootstrap_difference_interval(
+    a: &[f64],
+    b: &[f64],
+    resamples: usize,
+    rng: &mut Rng,
+) -> (f64, f64) {
+    let difference = mean(a) - mean(b);
+    if a.len() < 2 || b.len() < 2 || resamples == 0 {
+        return (difference, difference);
+    }
+    let mut resample_mean = |values: &[f64]| {
+        (0..values.len())
+            .map(|_| values[rng.below(values.len())])
+            .sum::<f64>()
+            / values.len() as f64
+    };
+    let mut differences: Vec<f64> = (0..resamples)
+        .map(|_| resample_mean(a) - resample_mean(b))
+        .collect();
+    differences.sort_by(f64::total_cmp);
+    (quantile(&differences, 0.025), quantile(&differences, 0.975))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Line {
     pub slope: f64,

@@ -168,6 +168,10 @@ fn metrics_match_the_constructed_series() {
         summary.contains("| mid | once | memorization | 1.0000 |"),
         "{summary}"
     );
+    // Every probed paragraph was injected: no control, so no net value.
+    assert!(effectivity
+        .iter()
+        .all(|r| r.control_probes == 0 && r.net_mean.is_nan() && r.control_mean.is_nan()));
 
     // A filter loose enough to keep the outlier moves the decay constant to the mean slope.
     let loose = run_fit(dir.path(), "loose", &["--iqr-factor", "1000"]);
@@ -175,6 +179,87 @@ fn metrics_match_the_constructed_series() {
     let decay: Vec<DecayRow> = read_rows(&dir.path().join("loose/decay.parquet")).unwrap();
     let mean_slope = ONCE_SLOPES.iter().sum::<f64>() / 6.0;
     assert!((decay.iter().find(|d| d.scenario == "once").unwrap().a - mean_slope).abs() < 1e-9);
+}
+
+/// Every probe drifts up by 0.02 per step (control probe c by 0.02 × (1 + 0.1 c)); the injected
+/// paragraphs also jump by their own gain after each of their own injection steps: once paragraph
+/// k by 1.0 after step 3k (a spread round, so a window taken from another paragraph's step misses
+/// the jump), duplicate paragraphs by 0.5 after 0, 10 and 20.
+/// Paragraphs 8-11 are never injected.
+fn shared_rise_fixture(dir: &Path) {
+    let mut injections: Vec<Injection> = (0..4)
+        .map(|k| injection(k, "once", 0, 100 + 3 * k))
+        .collect();
+    for k in 4..8 {
+        injections.extend((0..3).map(|i| injection(k, "duplicate", i, 100 + 10 * i)));
+    }
+    let mut rows = Vec::new();
+    for step in 0..=40u32 {
+        let drift = 0.02 * f64::from(step);
+        for k in 0..12u32 {
+            let own = match k {
+                0..=3 => f64::from(u8::from(step > 3 * k)),
+                4..=7 => 0.5 * [0, 10, 20].iter().filter(|&&t| t < step).count() as f64,
+                c => drift * 0.1 * f64::from(c - 8),
+            };
+            let value = -6.0 + drift + own;
+            rows.push(LogprobRow {
+                run_id: "mid".into(),
+                step,
+                probe_id: k,
+                knowledge_id: k,
+                kind: ProbeKind::Memorization,
+                target_logprob: value,
+                first_token_logprob: 2.0 * value,
+                target_tokens: 2,
+            });
+        }
+    }
+    write_rows(&dir.join("injections.parquet"), &injections).unwrap();
+    write_rows(&dir.join("logprobs.parquet"), &rows).unwrap();
+}
+
+#[test]
+fn net_effectivity_removes_the_rise_every_probe_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    shared_rise_fixture(dir.path());
+    let output = run_fit(dir.path(), "fit", &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let effectivity: Vec<EffectivityRow> =
+        read_rows(&dir.path().join("fit/effectivity.parquet")).unwrap();
+    // Window 5: the drift adds 0.1 to every injected gain; control probe c gains
+    // 0.1 × (1 + 0.1 c) from any step, 0.115 on average over c = 0..3.
+    let control = 0.1 * (1.0 + 0.1 * 1.5);
+    for (scenario, own) in [("once", 1.0), ("duplicate", 0.5)] {
+        let r = effectivity.iter().find(|r| r.scenario == scenario).unwrap();
+        assert!((r.mean - (own + 0.1)).abs() < 1e-9, "{r:?}");
+        assert_eq!((r.probes, r.control_probes), (4, 4));
+        assert!((r.control_mean - control).abs() < 1e-9, "{r:?}");
+        assert!((r.net_mean - (own + 0.1 - control)).abs() < 1e-9, "{r:?}");
+        assert!(r.control_ci_low < r.control_mean && r.control_mean < r.control_ci_high);
+        // The injected gains are all equal, so the net interval is the control's, mirrored.
+        assert!(
+            (r.net_ci_low - (r.mean - r.control_ci_high)).abs() < 0.02,
+            "{r:?}"
+        );
+        assert!(
+            r.net_ci_low < r.net_mean && r.net_mean < r.net_ci_high,
+            "{r:?}"
+        );
+        assert!(
+            (r.first_token_net_mean - 2.0 * r.net_mean).abs() < 1e-9,
+            "{r:?}"
+        );
+    }
+    let summary = std::fs::read_to_string(dir.path().join("fit/fit.md")).unwrap();
+    assert!(
+        summary.contains("| mid | once | memorization | 1.1000 |"),
+        "{summary}"
+    );
 }
 
 #[test]

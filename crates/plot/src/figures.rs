@@ -1,16 +1,16 @@
-//! Chang et al. 2024 Figures 2–5 from `fit`'s tables.
+//! Chang et al. 2024 Figures 2, 4 and 5 from `fit`'s tables, and what the figures share.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use factlab_artifacts::{DecayRow, EffectivityRow, ProbeKind, RetentionRow, TrajectoryRow};
+use factlab_artifacts::{DecayRow, ProbeKind, RetentionRow, TrajectoryRow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::canvas::{drawing, Figure, FONT, KIND_COLOURS, RUN_COLOURS};
 
-const KIND_SHORT: [&str; 3] = ["mem", "sem", "comp"];
+pub(crate) const KIND_SHORT: [&str; 3] = ["mem", "sem", "comp"];
 
 fn kind_index(kind: &str) -> Option<usize> {
     ProbeKind::ALL.iter().position(|k| k.as_str() == kind)
@@ -31,7 +31,7 @@ pub fn scenario_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     found
 }
 
-fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
 ) -> Result<()> {
@@ -58,174 +58,6 @@ fn fitted_line<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)
         .label(label)
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2)));
     Ok(())
-}
-
-// ------------------------------------------------------------------------------------ Fig. 3
-
-pub struct EffectivityPanel {
-    pub title: String,
-    pub runs: Vec<String>,
-}
-
-/// Grouped bars of mean effectivity with 95 % whiskers: groups are scenario × probe kind, one bar
-/// per run (left: pretraining stages, right: model sizes).
-pub struct Fig3 {
-    pub panels: Vec<EffectivityPanel>,
-    pub rows: Vec<EffectivityRow>,
-}
-
-impl Fig3 {
-    fn scenarios(&self) -> Vec<String> {
-        scenario_order(self.rows.iter().map(|r| r.scenario.as_str()))
-    }
-
-    fn row(&self, run: &str, scenario: &str, kind: &str) -> Option<&EffectivityRow> {
-        self.rows
-            .iter()
-            .find(|r| r.run_id == run && r.scenario == scenario && r.kind == kind)
-    }
-
-    fn draw_panel<DB: DrawingBackend>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-        panel: &EffectivityPanel,
-    ) -> Result<()> {
-        let scenarios = self.scenarios();
-        let shown: Vec<&EffectivityRow> = self
-            .rows
-            .iter()
-            .filter(|r| panel.runs.contains(&r.run_id))
-            .collect();
-        let low = shown
-            .iter()
-            .map(|r| r.ci_low.min(r.mean))
-            .fold(0.0, f64::min);
-        let high = shown
-            .iter()
-            .map(|r| r.ci_high.max(r.mean))
-            .fold(0.0, f64::max);
-        let top = high + 0.45 * (high - low).max(1e-3);
-        let categories = scenarios.len() * 3;
-        let mut chart = ChartBuilder::on(area)
-            .caption(&panel.title, (FONT, 20))
-            .margin(12)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5..categories as f64 - 0.5, low..top)
-            .map_err(drawing)?;
-        chart
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .disable_x_mesh()
-            .x_labels(categories)
-            .x_label_formatter(&|x| {
-                let nearest = x.round();
-                if (x - nearest).abs() < 1e-6 && nearest >= 0.0 {
-                    KIND_SHORT[nearest as usize % 3].to_string()
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc("effectivity (Δℓ, nats/token)")
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .draw()
-            .map_err(drawing)?;
-        for (s, scenario) in scenarios.iter().enumerate() {
-            let centre = s as f64 * 3.0 + 1.0;
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    scenario.clone(),
-                    (
-                        centre - 0.05 * scenario.len() as f64,
-                        high + 0.1 * (high - low).max(1e-3),
-                    ),
-                    (FONT, 15),
-                )))
-                .map_err(drawing)?;
-        }
-        let width = 0.8 / panel.runs.len() as f64;
-        for (r, run) in panel.runs.iter().enumerate() {
-            let colour = RUN_COLOURS[r % RUN_COLOURS.len()];
-            let mut bars = Vec::new();
-            let mut whiskers = Vec::new();
-            for (s, scenario) in scenarios.iter().enumerate() {
-                for (k, kind) in ProbeKind::ALL.iter().enumerate() {
-                    let Some(row) = self.row(run, scenario, kind.as_str()) else {
-                        continue;
-                    };
-                    let x0 = (s * 3 + k) as f64 - 0.4 + r as f64 * width;
-                    let centre = x0 + width / 2.0;
-                    bars.push(Rectangle::new(
-                        [(x0, 0.0), (x0 + width * 0.92, row.mean)],
-                        colour.filled(),
-                    ));
-                    whiskers.push(PathElement::new(
-                        vec![(centre, row.ci_low), (centre, row.ci_high)],
-                        BLACK.stroke_width(1),
-                    ));
-                    for y in [row.ci_low, row.ci_high] {
-                        whiskers.push(PathElement::new(
-                            vec![(centre - width * 0.2, y), (centre + width * 0.2, y)],
-                            BLACK.stroke_width(1),
-                        ));
-                    }
-                }
-            }
-            chart
-                .draw_series(bars)
-                .map_err(drawing)?
-                .label(run.clone())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
-                });
-            chart.draw_series(whiskers).map_err(drawing)?;
-        }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
-    }
-}
-
-impl Figure for Fig3 {
-    fn size(&self) -> (u32, u32) {
-        (620 * self.panels.len() as u32, 460)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
-        let parts = area.split_evenly((1, self.panels.len()));
-        for (part, panel) in parts.iter().zip(&self.panels) {
-            self.draw_panel(part, panel)?;
-        }
-        Ok(())
-    }
-
-    fn table(&self) -> String {
-        let mut md = String::from(
-            "# Figure 3: average effectivity\n\nMean gain in ℓ (nats per token) from an injection to its local acquisition maximum; 95 % bootstrap interval over probes.\n\n| panel | run | scenario | kind | effectivity | 95 % CI | probes |\n|---|---|---|---|---:|---|---:|\n",
-        );
-        for panel in &self.panels {
-            for run in &panel.runs {
-                for scenario in self.scenarios() {
-                    for kind in ProbeKind::ALL {
-                        if let Some(r) = self.row(run, &scenario, kind.as_str()) {
-                            let _ = writeln!(
-                                md,
-                                "| {} | {} | {} | {} | {:.4} | [{:.4}, {:.4}] | {} |",
-                                panel.title,
-                                run,
-                                scenario,
-                                r.kind,
-                                r.mean,
-                                r.ci_low,
-                                r.ci_high,
-                                r.probes
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        md
-    }
 }
 
 // ------------------------------------------------------------------------------------ Fig. 2

@@ -3,6 +3,7 @@
 //! fonts are needed.
 
 mod canvas;
+mod fig3;
 mod figures;
 
 use std::collections::BTreeMap;
@@ -12,7 +13,8 @@ use anyhow::{bail, Result};
 use factlab_artifacts::{read_rows, Injection};
 
 pub use canvas::{save, Figure};
-pub use figures::{scenario_order, EffectivityPanel, Fig2, Fig3, Fig4, Fig5};
+pub use fig3::{EffectivityPanel, Fig3};
+pub use figures::{scenario_order, Fig2, Fig4, Fig5};
 
 /// Injection steps per scenario, shifted onto the logprobs' numbering.
 pub fn injection_steps(path: &Path, step_offset: u32) -> Result<BTreeMap<String, Vec<u32>>> {

@@ -43,6 +43,16 @@ fn tables(dir: &Path) {
                     first_token_mean: mean,
                     first_token_ci_low: mean - 0.03,
                     first_token_ci_high: mean + 0.03,
+                    control_mean: 0.05,
+                    control_ci_low: 0.04,
+                    control_ci_high: 0.06,
+                    control_probes: 20,
+                    net_mean: mean - 0.05,
+                    net_ci_low: mean - 0.08,
+                    net_ci_high: mean - 0.02,
+                    first_token_net_mean: mean - 0.06,
+                    first_token_net_ci_low: mean - 0.09,
+                    first_token_net_ci_high: mean - 0.03,
                 });
                 let a = 0.1 + 0.05 * k as f64 + 0.1 * r as f64;
                 for t in [0u32, 1, 2, 5, 10, 20, 50, 100] {
@@ -147,7 +157,7 @@ fn every_figure_is_drawn_with_its_table() {
                 "small,large",
             ],
             (1240, 460),
-            "| model size | large | once | composition | 0.1320 |",
+            "| model size | large | once | composition | 0.1320 | [0.1120, 0.1520] | 0.0500 | 0.0820 | [0.0520, 0.1120] |",
         ),
         (
             "fig2",
