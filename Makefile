@@ -120,7 +120,8 @@ $(W)/continuation-b%/shards/manifest.json: $(W)/pretrain/shards/manifest.json $(
 	rm -rf $(W)/continuation-b$*
 	$(BIN)/inject -c $(CORPUS_FILE) -o $(W)/continuation-b$* --after $(W)/pretrain \
 	  --seq-len $(SHARDS_SEQ_LEN) --batch-size $* --steps $(SHARDS_CONTINUATION_STEPS) \
-	  --inject $(W)/knowledge.parquet --schedule $(SHARDS_SCHEDULE) --interval $(SHARDS_INTERVAL)
+	  --inject $(W)/knowledge.parquet --schedule $(SHARDS_SCHEDULE) --interval $(SHARDS_INTERVAL) \
+	  $(if $(SHARDS_MAX_PER_STEP),--max-per-step $(SHARDS_MAX_PER_STEP))
 
 # Base models, with checkpoints at the early, mid and late stages (the large model is only needed
 # at mid). An interrupted run resumes from its last checkpoint.
@@ -163,7 +164,8 @@ $(RESULTS)/fig4/fig4.png: $(FIT) $(BIN)/plot
 # Figure 5: the mid checkpoint continued with the preset's batch and with a batch FIG5_FACTOR
 # times larger, each with its checkpoint's LR held constant and a fresh optimizer (the paper's
 # App. G protocol), fitted apart since their tokens per step differ.
-FIG5_BATCHES := $(SHARDS_BATCH_SIZE) $(shell echo $$(( $(SHARDS_BATCH_SIZE) * $(FIG5_FACTOR) )))
+# (Computed only once the preset's variables exist: the first parse runs before preset.mk is made.)
+FIG5_BATCHES := $(if $(SHARDS_BATCH_SIZE),$(SHARDS_BATCH_SIZE) $(shell echo $$(( $(SHARDS_BATCH_SIZE) * $(FIG5_FACTOR) ))))
 $(W)/fig5/batch-%/logprobs.parquet: $(W)/continuation-b%/shards/manifest.json $(W)/probes.parquet $(W)/base-small/done $(BIN)/train
 	rm -rf $(W)/fig5/batch-$*
 	$(BIN)/train --shards $< --init $(W)/base-small/checkpoints/step-$(call step6,$(TRAIN_MID)) \

@@ -114,9 +114,12 @@ fn smoke_preset_runs_the_whole_chain() {
     // Figure 3: left panel 3 stages, right panel 2 sizes, each 3 scenarios × 3 kinds, finite.
     let rows = markdown_rows(&results.path().join("fig3/fig3.md"));
     assert_eq!(rows.len(), (3 + 2) * 9, "{rows:?}");
+    // Columns: effectivity, its interval, the control, net effectivity: all finite.
     for row in &rows {
-        let effectivity: f64 = row[4].parse().unwrap();
-        assert!(effectivity.is_finite(), "{row:?}");
+        for column in [4, 6, 7] {
+            let value: f64 = row[column].parse().unwrap();
+            assert!(value.is_finite(), "{row:?}");
+        }
     }
 
     let work = results.path().join("work/smoke");
@@ -126,7 +129,11 @@ fn smoke_preset_runs_the_whole_chain() {
     assert!(effectivity.iter().all(|r| r.mean.is_finite()
         && r.ci_low <= r.mean
         && r.mean <= r.ci_high
-        && r.probes == 20));
+        && r.probes == 20
+        && r.control_probes == 15
+        && r.net_ci_low <= r.net_mean
+        && r.net_mean <= r.net_ci_high
+        && (r.net_mean - (r.mean - r.control_mean)).abs() < 1e-12));
     let decay: Vec<DecayRow> = read_rows(&work.join("fit/decay.parquet")).unwrap();
     assert!(
         !decay.is_empty()
@@ -135,10 +142,11 @@ fn smoke_preset_runs_the_whole_chain() {
                 .all(|d| d.a.is_finite() && d.r_squared.is_finite())
     );
 
-    // Each run scored all 180 probes at every step of its eval schedule (0..=12).
+    // Each run scored all 225 probes (15 paragraphs, 3 of them never injected) at every step of
+    // its eval schedule (0..=12).
     let logprobs: Vec<LogprobRow> =
         read_rows(&work.join("runs/small-mid/logprobs.parquet")).unwrap();
-    assert_eq!(logprobs.len(), 180 * 13);
+    assert_eq!(logprobs.len(), 225 * 13);
     assert!(logprobs
         .iter()
         .all(|r| r.target_logprob.is_finite() && r.target_logprob < 0.0));
