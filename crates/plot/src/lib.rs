@@ -5,6 +5,7 @@
 mod canvas;
 mod fig3;
 mod figures;
+pub mod findings;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,11 +1,13 @@
 use std::path::PathBuf;
 
+use anyhow::bail;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use factlab_artifacts::{
-    read_rows, Artifact, DecayRow, EffectivityRow, RetentionRow, TrajectoryRow,
+    read_rows, write_atomic, Artifact, DecayRow, EffectivityRow, RetentionRow, TrajectoryRow,
 };
 use factlab_cli::Verbosity;
+use plot::findings::{self, Metric, Seed};
 use plot::{check_runs, injection_steps, save, EffectivityPanel, Fig2, Fig3, Fig4, Fig5};
 
 /// Figures of Chang et al. 2024 from `fit`'s tables: PREFIX.png, PREFIX.svg and PREFIX.md.
@@ -19,7 +21,9 @@ Examples:
   plot fig2 --trajectory fit/trajectory.parquet --injections shards/injections.parquet --run mid -o results/fig2/fig2
   plot fig4 --retention fit/retention.parquet --decay fit/decay.parquet --run mid -o results/fig4/fig4
   plot fig5 --retention fit-b12/retention.parquet fit-b48/retention.parquet \\
-       --decay fit-b12/decay.parquet fit-b48/decay.parquet --runs batch-12,batch-48 -o results/fig5/fig5"
+       --decay fit-b12/decay.parquet fit-b48/decay.parquet --runs batch-12,batch-48 -o results/fig5/fig5
+  plot findings --effectivity s1/fit/effectivity.parquet s2/fit/effectivity.parquet \\
+       --decay s1/fit/decay.parquet s2/fit/decay.parquet -o results/findings.md"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -83,6 +87,29 @@ enum FigureCommand {
         runs: Vec<String>,
         #[arg(long, default_value = "duplicate")]
         scenario: String,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Verdicts on the paper's Figure 3 and Table 2 findings over one or more seeds, by the
+    /// decision rule of docs/fidelity.md, as a Markdown file (no figure).
+    Findings {
+        /// effectivity.parquet of each seed.
+        #[arg(long, required = true, num_args = 1..)]
+        effectivity: Vec<PathBuf>,
+        /// decay.parquet of each seed, in the same order.
+        #[arg(long, required = true, num_args = 1..)]
+        decay: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "net")]
+        metric: Metric,
+        /// Runs compared: early, mid and late stage of the small model, then the large model's
+        /// mid, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "small-early,small-mid,small-late,large-mid"
+        )]
+        runs: Vec<String>,
+        /// The Markdown file written.
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -197,7 +224,56 @@ fn main() -> Result<()> {
             )?;
             output
         }
+        // A table, not a figure: it logs its own file.
+        FigureCommand::Findings {
+            effectivity,
+            decay,
+            metric,
+            runs,
+            output,
+        } => return write_findings(&effectivity, &decay, metric, &runs, &output),
     };
     tracing::info!("wrote {0}.png, {0}.svg and {0}.md", written.display());
+    Ok(())
+}
+
+fn write_findings(
+    effectivity: &[PathBuf],
+    decay: &[PathBuf],
+    metric: Metric,
+    runs: &[String],
+    output: &PathBuf,
+) -> Result<()> {
+    if effectivity.len() != decay.len() {
+        bail!(
+            "{} --effectivity files but {} --decay files; expected one of each per seed",
+            effectivity.len(),
+            decay.len()
+        );
+    }
+    let [early, mid, late, large] = runs else {
+        bail!(
+            "--runs {}: expected 4 runs (early, mid, late stage, large model's mid)",
+            runs.join(",")
+        );
+    };
+    let mut seeds = Vec::new();
+    for (e, d) in effectivity.iter().zip(decay) {
+        let rows: Vec<EffectivityRow> = read_rows(e)?;
+        check_runs(runs, rows.iter().map(|r| r.run_id.as_str()), e)?;
+        seeds.push(Seed {
+            effectivity: rows,
+            decay: read_rows(d)?,
+        });
+    }
+    let runs = findings::Runs {
+        early: early.clone(),
+        mid: mid.clone(),
+        late: late.clone(),
+        large: large.clone(),
+    };
+    let md = findings::report(&seeds, &runs, metric)?;
+    write_atomic(output, md.as_bytes())?;
+    tracing::info!("wrote {}", output.display());
     Ok(())
 }

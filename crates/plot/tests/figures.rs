@@ -244,3 +244,63 @@ fn unknown_runs_are_named_with_the_ones_present() {
     assert!(!output.status.success());
     assert!(stderr.contains("effectivity.parquet: no rows for run `mid`; runs in the file: early, large, late, small"), "{stderr}");
 }
+
+#[test]
+fn findings_apply_the_decision_rule_over_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    tables(dir.path());
+    let output = plot(
+        dir.path(),
+        &[
+            "findings",
+            "--effectivity",
+            "effectivity.parquet",
+            "effectivity.parquet",
+            "--decay",
+            "decay.parquet",
+            "decay.parquet",
+            "--runs",
+            "early,small,late,large",
+            "-o",
+            "out/findings.md",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let md = std::fs::read_to_string(dir.path().join("out/findings.md")).unwrap();
+    // Kinds are 0.1 apart with ±0.03 intervals: apart in both seeds.
+    assert!(
+        md.contains("| F4 | memorization > semantic > composition | **reproduced** (6 of 6) | 6 | 0 | 0 | 0 |"),
+        "{md}"
+    );
+    // Scenarios are 0.001 apart: the order holds in both seeds, the intervals overlap.
+    assert!(md.contains("| F1 | \"once\" has the largest effectivity | **not reproduced** (0 of 6) | 0 | 6 | 0 | 0 |"), "{md}");
+    // The fixture's composition decays fastest: the opposite of the paper.
+    assert!(
+        md.contains(
+            "| T1 | composition decays slowest | **not reproduced** (0 of 4); 4 opposite |"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("| F4 | once: memorization > semantic | yes | 0.272 [0.242, 0.302]; 0.272 [0.242, 0.302] |"), "{md}");
+
+    let mismatched = plot(
+        dir.path(),
+        &[
+            "findings",
+            "--effectivity",
+            "effectivity.parquet",
+            "--decay",
+            "decay.parquet",
+            "decay.parquet",
+            "-o",
+            "x.md",
+        ],
+    );
+    assert!(!mismatched.status.success());
+    assert!(String::from_utf8_lossy(&mismatched.stderr)
+        .contains("1 --effectivity files but 2 --decay files"));
+}

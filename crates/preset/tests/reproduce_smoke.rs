@@ -114,6 +114,12 @@ fn smoke_preset_runs_the_whole_chain() {
     // Figure 3: left panel 3 stages, right panel 2 sizes, each 3 scenarios × 3 kinds, finite.
     let rows = markdown_rows(&results.path().join("fig3/fig3.md"));
     assert_eq!(rows.len(), (3 + 2) * 9, "{rows:?}");
+    // The verdicts on the paper's findings, one line per finding.
+    let findings = std::fs::read_to_string(results.path().join("fig3/findings.md")).unwrap();
+    for id in ["F1", "F2", "F3", "F4", "F5", "T1", "T2"] {
+        assert!(findings.contains(&format!("| {id} | ")), "{findings}");
+    }
+
     // Columns: effectivity, its interval, the control, net effectivity: all finite.
     for row in &rows {
         for column in [4, 6, 7] {
