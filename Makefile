@@ -4,6 +4,7 @@
 #   make reproduce-fig3 PRESET=smoke    the same chain in seconds (what the end-to-end test runs)
 #   make reproduce-fig3 KNOWLEDGE=fictional_knowledge.json   the public Fictional Knowledge release
 #   make reproduce-fig3 CORPUS=my-text.parquet               your corpus (any Parquet with `text`)
+#   make reproduce-fig3 PRESET=name PRESET_FILE=path.toml    a preset file kept elsewhere
 #
 # Intermediate files live under $(RESULTS)/work/$(PRESET)/ and each is rebuilt only when what it
 # is made from changed; figures go to $(RESULTS)/<target>/.
@@ -73,7 +74,9 @@ FORCE:
 # ----------------------------------------------------------------------------- reproduce-*
 ifneq ($(filter reproduce-%,$(MAKECMDGOALS)),)
 W := $(RESULTS)/work/$(PRESET)
-PRESET_FILE := pipelines/presets/$(PRESET).toml
+# A preset file elsewhere (scripts/sweep-fig3.sh writes variants) still names its work folder
+# by PRESET.
+PRESET_FILE ?= pipelines/presets/$(PRESET).toml
 
 $(W)/preset.mk: $(PRESET_FILE) $(BIN)/preset
 	@mkdir -p $(@D)
@@ -101,7 +104,8 @@ endif
 ifeq ($(CORPUS),)
 CORPUS_FILE := $(W)/corpus.parquet
 $(CORPUS_FILE): $(W)/preset.mk $(BIN)/gen-facts
-	$(BIN)/gen-facts background --tokens $(CORPUS_TOKENS) --seed $(CORPUS_SEED) -o $@
+	$(BIN)/gen-facts background --tokens $(CORPUS_TOKENS) --seed $(CORPUS_SEED) \
+	  $(if $(CORPUS_GRAMMAR),--grammar $(CORPUS_GRAMMAR)) -o $@
 else
 CORPUS_FILE := $(CORPUS)
 endif
