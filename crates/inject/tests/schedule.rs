@@ -68,6 +68,19 @@ fn the_shipped_schedules_are_valid() {
     assert_eq!((paraphrase_5.t, paraphrase_5.variant), (500, 5));
     assert_eq!(paraphrase_5.text, "Paraphrase 5: Zorgon founded Entity7.");
 
+    // The CPU presets' schedule: 24 paragraphs, 3 per step, so round 0 takes 8 steps; the rest of
+    // the knowledge is the control.
+    let miniature = Schedule::load(&folder.join("miniature.toml"), None, None).unwrap();
+    let plan = miniature.plan(&common::knowledge(32, 2), "k").unwrap();
+    assert_eq!(plan.never_injected, (24..32).collect::<Vec<_>>());
+    let mut per_step = std::collections::BTreeMap::<u32, u32>::new();
+    for e in &plan.exposures {
+        *per_step.entry(e.t).or_default() += 1;
+    }
+    assert!(per_step.values().all(|&n| n <= 3), "{per_step:?}");
+    assert_eq!(per_step.range(0..30).count(), 8);
+    assert_eq!(plan.exposures.iter().map(|e| e.t).max(), Some(60 + 7));
+
     let smoke = Schedule::load(&folder.join("smoke.toml"), Some(2), None).unwrap();
     assert_eq!(smoke.interval(), 2, "--interval replaces the file's Δ");
     smoke.plan(&common::knowledge(12, 2), "k").unwrap();
