@@ -82,17 +82,21 @@ pub fn encode_probes(
 }
 
 /// Scores every probe with `model` (build it with gradients off), `batch_size` probes per
-/// forward pass in the given order; rows are padded on the right, which a causal model never
-/// looks at. The output layer and its normalisation run only at the positions that predict a
-/// target token.
+/// forward pass; rows are padded on the right, which a causal model never looks at. Probes are
+/// batched in order of length, so that little of a batch is padding, and the scores come back
+/// in the given order. The output layer and its normalisation run only at the positions that
+/// predict a target token.
 pub fn score_probes(
     model: &Llama,
     probes: &[EncodedProbe],
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<ProbeScore>> {
-    let mut scores = Vec::with_capacity(probes.len());
-    for batch in probes.chunks(batch_size.max(1)) {
+    let mut by_length: Vec<usize> = (0..probes.len()).collect();
+    by_length.sort_by_key(|&i| probes[i].ids.len());
+    let mut scores: Vec<Option<ProbeScore>> = vec![None; probes.len()];
+    for chunk in by_length.chunks(batch_size.max(1)) {
+        let batch: Vec<&EncodedProbe> = chunk.iter().map(|&i| &probes[i]).collect();
         let width = batch.iter().map(|p| p.ids.len()).max().unwrap_or(0) - 1;
         let flat: Vec<u32> = batch
             .iter()
@@ -124,7 +128,7 @@ pub fn score_probes(
             return Err(ModelError::Other("logits are not f32".into()));
         };
         let mut rows = data[layout.start_offset()..].chunks(vocab);
-        for probe in batch {
+        for (&index, probe) in chunk.iter().zip(&batch) {
             let target: Vec<f64> = probe.ids[probe.target_start..]
                 .iter()
                 .map(|&token| {
@@ -132,7 +136,7 @@ pub fn score_probes(
                     f64::from(at[token as usize] - log_sum_exp(at))
                 })
                 .collect();
-            scores.push(ProbeScore {
+            scores[index] = Some(ProbeScore {
                 probe_id: probe.probe_id,
                 knowledge_id: probe.knowledge_id,
                 kind: probe.kind,
@@ -142,5 +146,8 @@ pub fn score_probes(
             });
         }
     }
-    Ok(scores)
+    Ok(scores
+        .into_iter()
+        .map(|score| score.expect("every probe is in one batch"))
+        .collect())
 }

@@ -2,6 +2,8 @@
 //! paraphrases and probes, a background corpus about other invented entities, or imports the
 //! public Fictional Knowledge release into the same two artifacts.
 
+mod background;
+mod grammar;
 mod import;
 mod names;
 mod paragraph;
@@ -142,10 +144,26 @@ pub enum CorpusSize {
     Tokens(u64),
 }
 
+/// Which sentences the background corpus is written with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum BackgroundGrammar {
+    /// The grammar of `data/background/`, which shares no wording with any probe: the base
+    /// model learns English-like text, not the probes' templates.
+    #[default]
+    Disjoint,
+    /// The knowledge paragraphs' own templates (`data/fictional/relations.toml`), so every probe's
+    /// wording is familiar before injection: the "template overlap" arm of a comparison.
+    Knowledge,
+}
+
 pub struct BackgroundOptions {
     pub size: CorpusSize,
     pub seed: u64,
+    pub grammar: BackgroundGrammar,
+    /// Folder with names.toml and relations.toml replacing data/fictional.
     pub data: Option<PathBuf>,
+    /// Folder with grammar.toml and vocabulary.toml replacing data/background.
+    pub grammar_data: Option<PathBuf>,
     pub output: PathBuf,
 }
 
@@ -159,18 +177,73 @@ pub fn approximate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
 
+/// What a disjoint grammar holds, once loaded and checked.
+#[derive(Debug)]
+pub struct GrammarSummary {
+    /// Each topic's id and the number of frames its documents draw from.
+    pub topics: Vec<(String, usize)>,
+    pub slots: usize,
+}
+
+/// Loads and checks a disjoint grammar (the bundled one without `grammar_data`): every
+/// placeholder known, every name kind in names.toml, no list that refers back to itself.
+pub fn check_background_grammar(
+    grammar_data: Option<&Path>,
+    data: Option<&Path>,
+) -> Result<GrammarSummary> {
+    let world = world(data)?;
+    let grammar = grammar::Grammar::load(grammar_data, &world.names)?;
+    Ok(GrammarSummary {
+        topics: grammar
+            .topics
+            .iter()
+            .map(|t| (t.id.clone(), t.frames.len()))
+            .collect(),
+        slots: grammar.slots.len(),
+    })
+}
+
 pub fn generate_background(
     options: &BackgroundOptions,
     progress: &ProgressBar,
 ) -> Result<BackgroundSummary> {
     let world = world(options.data.as_deref())?;
-    let mut subjects = SubjectSequence::new(&world, NameSpace::Background, options.seed);
-    let paragraphs = Paragraphs::new(
-        &world,
-        NameSpace::Background,
-        options.seed,
-        ParagraphShape::default(),
-    );
+    match options.grammar {
+        BackgroundGrammar::Disjoint => {
+            let grammar = grammar::Grammar::load(options.grammar_data.as_deref(), &world.names)?;
+            let documents = background::Documents::new(&grammar, &world.names, options.seed);
+            write_background(
+                options,
+                background::Subjects::new(&grammar, &world.names, options.seed),
+                |index, subject| documents.document(index, subject),
+                progress,
+            )
+        }
+        BackgroundGrammar::Knowledge => {
+            let paragraphs = Paragraphs::new(
+                &world,
+                NameSpace::Background,
+                options.seed,
+                ParagraphShape::default(),
+            );
+            write_background(
+                options,
+                SubjectSequence::new(&world, NameSpace::Background, options.seed),
+                |index, subject| paragraphs.document(index, subject),
+                progress,
+            )
+        }
+    }
+}
+
+/// Draws subjects in order, renders their documents in parallel a chunk at a time, and writes
+/// them in index order: the same bytes whatever the thread count.
+fn write_background<S: Sync>(
+    options: &BackgroundOptions,
+    mut subjects: impl Iterator<Item = S>,
+    render: impl Fn(u64, &S) -> String + Sync,
+    progress: &ProgressBar,
+) -> Result<BackgroundSummary> {
     let mut out = ArtifactWriter::<CorpusDocument>::create(&options.output)?;
     let mut summary = BackgroundSummary {
         documents: 0,
@@ -187,13 +260,13 @@ pub fn generate_background(
             CorpusSize::Documents(n) => (n - first).min(CHUNK as u64),
             CorpusSize::Tokens(_) => CHUNK as u64,
         };
-        let chunk: Vec<(u64, paragraph::Subject)> = (first..first + count)
+        let chunk: Vec<(u64, S)> = (first..first + count)
             .map(|i| (i, subjects.next().expect("endless")))
             .collect();
         let mut documents: Vec<CorpusDocument> = chunk
             .par_iter()
             .map(|(index, subject)| CorpusDocument {
-                text: paragraphs.document(*index, subject),
+                text: render(*index, subject),
             })
             .collect();
         // A token budget ends at the document that reaches it, wherever it falls in the chunk.

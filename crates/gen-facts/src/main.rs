@@ -1,11 +1,12 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use factlab_cli::Verbosity;
 use gen_facts::{
-    generate_background, generate_fictional, import_fictional_knowledge, BackgroundOptions,
-    CorpusSize, FictionalOptions, FictionalSummary, ImportOptions, ParagraphShape,
+    generate_background, generate_fictional, import_fictional_knowledge, BackgroundGrammar,
+    BackgroundOptions, CorpusSize, FictionalOptions, FictionalSummary, ImportOptions,
+    ParagraphShape,
 };
 
 /// Generate the knowledge to inject and the corpus to inject it into.
@@ -63,6 +64,18 @@ enum Command {
     /// A background pretraining corpus: documents about other invented entities (names from the
     /// other half of the name space, so none is shared with `fictional`), with a `text` column —
     /// the schema a user's own corpus must have.
+    ///
+    /// By default the documents are written with their own grammar (data/background/), which
+    /// shares no run of three words with any template the knowledge paragraphs and probes are
+    /// worded with. Pretraining on the probes' own templates would make every probe's wording
+    /// familiar before any fact is injected, so the experiment would measure familiarity with
+    /// the template rather than acquisition of the fact. `--grammar knowledge` keeps that
+    /// overlap on purpose, for a sweep that compares the two.
+    #[command(after_help = "\
+Examples:
+  gen-facts background --tokens 2000000 --seed 1 -o corpus.parquet
+  gen-facts background --tokens 2000000 --seed 1 --grammar knowledge -o corpus-overlap.parquet
+  gen-facts background --documents 500 --grammar-data my-grammar/ -o corpus.parquet")]
     Background {
         /// Number of documents.
         #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens")]
@@ -72,12 +85,19 @@ enum Command {
         tokens: Option<u64>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Which sentences the documents are written with.
+        #[arg(long, value_enum, default_value_t = Grammar::Disjoint)]
+        grammar: Grammar,
         /// Corpus Parquet to write (`-` for stdout).
         #[arg(short, long)]
         output: PathBuf,
         /// Folder with names.toml and relations.toml replacing the bundled data/fictional files.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Folder with grammar.toml and vocabulary.toml replacing the bundled data/background
+        /// files (used by `--grammar disjoint`).
+        #[arg(long)]
+        grammar_data: Option<PathBuf>,
     },
     /// Convert the public Fictional Knowledge release (a JSON list of objects with
     /// `train_context`, `mem_input`/`mem_target`, `gen_input`/`gen_target`,
@@ -92,6 +112,15 @@ enum Command {
         #[arg(long)]
         probes: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Grammar {
+    /// Own sentence frames and vocabulary (data/background/); no probe wording.
+    Disjoint,
+    /// The knowledge paragraphs' templates (data/fictional/relations.toml): every probe's
+    /// wording occurs in the corpus.
+    Knowledge,
 }
 
 fn main() -> Result<()> {
@@ -139,9 +168,14 @@ fn main() -> Result<()> {
             documents,
             tokens,
             seed,
+            grammar,
             output,
             data,
+            grammar_data,
         } => {
+            if grammar_data.is_some() && matches!(grammar, Grammar::Knowledge) {
+                bail!("--grammar-data is read by `--grammar disjoint` only; `--grammar knowledge` takes its templates from --data");
+            }
             let (size, total) = match (documents, tokens) {
                 (Some(n), None) => (CorpusSize::Documents(n), n),
                 (None, Some(n)) => (CorpusSize::Tokens(n), 0),
@@ -152,7 +186,12 @@ fn main() -> Result<()> {
                 &BackgroundOptions {
                     size,
                     seed,
+                    grammar: match grammar {
+                        Grammar::Disjoint => BackgroundGrammar::Disjoint,
+                        Grammar::Knowledge => BackgroundGrammar::Knowledge,
+                    },
                     data,
+                    grammar_data,
                     output,
                 },
                 &bar,

@@ -72,6 +72,7 @@ fn same_seed_gives_identical_bytes_whatever_the_thread_count() {
         let k = dir.path().join(format!("k{threads}.parquet"));
         let p = dir.path().join(format!("p{threads}.parquet"));
         let c = dir.path().join(format!("c{threads}.parquet"));
+        let o = dir.path().join(format!("o{threads}.parquet"));
         run_ok(
             gen_facts()
                 .env("RAYON_NUM_THREADS", threads)
@@ -86,9 +87,33 @@ fn same_seed_gives_identical_bytes_whatever_the_thread_count() {
                 .args(["background", "--tokens", "300000", "--seed", "7", "-o"])
                 .arg(&c),
         );
-        outputs.push([&k, &p, &c].map(|f| std::fs::read(f).unwrap()));
+        run_ok(
+            gen_facts()
+                .env("RAYON_NUM_THREADS", threads)
+                .args(["background", "--tokens", "300000", "--seed", "7"])
+                .args(["--grammar", "knowledge", "-o"])
+                .arg(&o),
+        );
+        outputs.push([&k, &p, &c, &o].map(|f| std::fs::read(f).unwrap()));
     }
     assert!(outputs[0] == outputs[1] && outputs[1] == outputs[2]);
+    // The default is the disjoint grammar, and naming it changes nothing.
+    assert_ne!(outputs[0][2], outputs[0][3]);
+    let named = dir.path().join("named.parquet");
+    run_ok(
+        gen_facts()
+            .args(["background", "--tokens", "300000", "--seed", "7"])
+            .args(["--grammar", "disjoint", "-o"])
+            .arg(&named),
+    );
+    assert_eq!(std::fs::read(&named).unwrap(), outputs[0][2]);
+    let seed8 = dir.path().join("seed8.parquet");
+    run_ok(
+        gen_facts()
+            .args(["background", "--tokens", "300000", "--seed", "8", "-o"])
+            .arg(&seed8),
+    );
+    assert_ne!(std::fs::read(&seed8).unwrap(), outputs[0][2]);
 
     let other = dir.path().join("other.parquet");
     run_ok(
@@ -280,4 +305,64 @@ fn bad_arguments_and_data_files_are_reported() {
         "{stderr}"
     );
     assert!(!dir.path().join("k.parquet").exists());
+}
+
+#[test]
+fn background_help_explains_the_grammar_choice() {
+    let help = String::from_utf8(run_ok(gen_facts().args(["background", "--help"]))).unwrap();
+    for expected in [
+        "--grammar <GRAMMAR>",
+        "[default: disjoint]",
+        "knowledge",
+        "--grammar-data",
+        "--grammar knowledge -o",
+    ] {
+        assert!(help.contains(expected), "`{expected}` not in:\n{help}");
+    }
+}
+
+#[test]
+fn a_bad_grammar_file_is_named_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let grammar = dir.path().join("grammar");
+    std::fs::create_dir(&grammar).unwrap();
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/background");
+    std::fs::copy(
+        bundled.join("vocabulary.toml"),
+        grammar.join("vocabulary.toml"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(bundled.join("grammar.toml")).unwrap();
+    std::fs::write(
+        grammar.join("grammar.toml"),
+        text.replacen("{kilometres} kilometres", "{kilometers} kilometres", 1),
+    )
+    .unwrap();
+    let out = dir.path().join("c.parquet");
+    let stderr = run_err(
+        gen_facts()
+            .args(["background", "--documents", "3", "--grammar-data"])
+            .arg(&grammar)
+            .arg("-o")
+            .arg(&out),
+    );
+    assert!(
+        stderr.contains(&grammar.join("grammar.toml").display().to_string())
+            && stderr.contains("topic `town`, opening 0: unknown placeholder `{kilometers}`"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+
+    let stderr = run_err(
+        gen_facts()
+            .args(["background", "--documents", "3", "--grammar", "knowledge"])
+            .arg("--grammar-data")
+            .arg(&grammar)
+            .arg("-o")
+            .arg(&out),
+    );
+    assert!(
+        stderr.contains("--grammar-data is read by `--grammar disjoint` only"),
+        "{stderr}"
+    );
 }

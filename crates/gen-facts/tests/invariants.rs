@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use factlab_artifacts::{read_rows, CorpusDocument, Knowledge, Probe, ProbeKind};
 use gen_facts::{
-    generate_background, generate_fictional, BackgroundOptions, CorpusSize, FictionalOptions,
-    ParagraphShape,
+    generate_background, generate_fictional, BackgroundGrammar, BackgroundOptions, CorpusSize,
+    FictionalOptions, ParagraphShape,
 };
 use indicatif::ProgressBar;
 
@@ -32,7 +32,9 @@ fn generate(count: u32) -> (Vec<Knowledge>, Vec<Probe>, Vec<CorpusDocument>) {
     let background = BackgroundOptions {
         size: CorpusSize::Documents(400),
         seed: 11,
+        grammar: BackgroundGrammar::default(),
         data: None,
+        grammar_data: None,
         output: dir.path().join("c.parquet"),
     };
     generate_background(&background, &ProgressBar::hidden()).unwrap();

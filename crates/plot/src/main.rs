@@ -242,7 +242,7 @@ fn write_findings(
     decay: &[PathBuf],
     metric: Metric,
     runs: &[String],
-    output: &PathBuf,
+    output: &std::path::Path,
 ) -> Result<()> {
     if effectivity.len() != decay.len() {
         bail!(
