@@ -4,18 +4,20 @@
 # `plot findings`. Every run is the ordinary `make reproduce-fig3` chain on a variant preset
 # written under $SWEEP/presets/, so each variant is rerun or resumed like the main job.
 #
-#   scripts/sweep-fig3.sh                   everything (about 1.5 hours on 2 cores)
-#   SWEEP=results/sweep scripts/sweep-fig3.sh seeds share overlap base window
+#   scripts/sweep-fig3.sh                   everything, one after another (about 2 hours on 2 cores)
+#   scripts/sweep-fig3.sh seed2 & scripts/sweep-fig3.sh seed3 & wait; scripts/sweep-fig3.sh verdicts
 #
-# Wall times go to $SWEEP/times.tsv; verdicts to $SWEEP/findings/*.md.
+# Steps: seed1 seed2 seed3 share overlap base (runs), window (refits of seed1), verdicts (the
+# findings over the runs present). Wall times go to $SWEEP/times.tsv; verdicts to
+# $SWEEP/findings/*.md. BUILD=no uses the binaries in $BIN as they are.
 set -euo pipefail
 
 SWEEP=${SWEEP:-results/sweep}
 BIN=${BIN:-target/debug}
 STEPS=("$@")
-[ ${#STEPS[@]} -gt 0 ] || STEPS=(seeds share overlap window base)
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(seed1 seed2 seed3 share overlap window base verdicts)
 mkdir -p "$SWEEP/presets" "$SWEEP/findings"
-cargo build --workspace --bins --quiet
+[ "${BUILD:-yes}" = no ] || cargo build --workspace --bins --quiet
 
 # variant NAME BASE_PRESET SED_EXPRESSIONS...: a copy of the preset with keys replaced.
 variant() {
@@ -57,44 +59,54 @@ seed_expressions() {
   echo "s/^seed = \([0-9]*\)/seed = $k\1/"
 }
 
+# findings_if_present OUT METRIC RUN...: the verdicts over those runs that have finished.
+findings_if_present() {
+  local out=$1 metric=$2 dirs=()
+  shift 2
+  for name in "$@"; do
+    [ -e "$(fit_dir "$name")/decay.parquet" ] && dirs+=("$(fit_dir "$name")")
+  done
+  if [ ${#dirs[@]} -gt 0 ]; then findings "$out" "$metric" "${dirs[@]}"; fi
+}
+
 for step in "${STEPS[@]}"; do
   case $step in
-    seeds)
-      variant tiny-s1 tiny
-      variant tiny-s2 tiny "$(seed_expressions 2)"
-      variant tiny-s3 tiny "$(seed_expressions 3)"
-      for s in 1 2 3; do run "tiny-s$s"; done
-      for metric in net raw first-token; do
-        findings "tiny-3seeds-$metric" "$metric" "$(fit_dir tiny-s1)" "$(fit_dir tiny-s2)" "$(fit_dir tiny-s3)"
-      done
-      findings tiny-s1-net net "$(fit_dir tiny-s1)"
+    seed1|seed2|seed3)
+      s=${step#seed}
+      if [ "$s" = 1 ]; then variant tiny-s1 tiny; else variant "tiny-s$s" tiny "$(seed_expressions "$s")"; fi
+      run "tiny-s$s"
       ;;
     share)
       variant tiny-share-high tiny 's/^max_per_step = .*/max_per_step = 12/'
       run tiny-share-high
-      findings tiny-share-high-net net "$(fit_dir tiny-share-high)"
       ;;
     overlap)
       variant tiny-overlap tiny '/^\[corpus\]/a grammar = "knowledge"'
       run tiny-overlap
-      findings tiny-overlap-net net "$(fit_dir tiny-overlap)"
+      ;;
+    base)
+      variant small-s1 small
+      run small-s1
       ;;
     window)
-      # The same runs refitted with shorter windows.
+      # The runs of seed 1 refitted with shorter windows.
       work="$SWEEP/tiny-s1/work/tiny-s1"
       for window in 5 10; do
         "$BIN/fit" --logprobs "$work"/runs/{small-early,small-mid,small-late,large-mid}/logprobs.parquet \
           --injections "$work/continuation-b16/injections.parquet" \
           --manifest "$work/continuation-b16/shards/manifest.json" --step-offset 250 \
-          --window "$window" --seed 0 -o "$SWEEP/tiny-s1-window$window" --quiet
-        findings "tiny-s1-window$window-net" net "$SWEEP/tiny-s1-window$window"
+          --window "$window" --seed 0 -o "$SWEEP/tiny-s1-window$window/work/tiny-s1-window$window/fit" --quiet
       done
       ;;
-    base)
-      variant small-s1 small
-      run small-s1
-      findings small-s1-net net "$(fit_dir small-s1)"
+    verdicts)
+      for metric in net raw first-token; do
+        findings_if_present "tiny-3seeds-$metric" "$metric" tiny-s1 tiny-s2 tiny-s3
+        findings_if_present "tiny-s1-$metric" "$metric" tiny-s1
+      done
+      for name in tiny-share-high tiny-overlap small-s1 tiny-s1-window5 tiny-s1-window10; do
+        findings_if_present "$name-net" net "$name"
+      done
       ;;
-    *) echo "unknown step $step (seeds share overlap window base)" >&2; exit 2 ;;
+    *) echo "unknown step $step (seed1 seed2 seed3 share overlap base window verdicts)" >&2; exit 2 ;;
   esac
 done

@@ -78,8 +78,8 @@ fn the_shipped_schedules_are_valid() {
         *per_step.entry(e.t).or_default() += 1;
     }
     assert!(per_step.values().all(|&n| n <= 3), "{per_step:?}");
-    assert_eq!(per_step.range(0..30).count(), 8);
-    assert_eq!(plan.exposures.iter().map(|e| e.t).max(), Some(60 + 7));
+    assert_eq!(per_step.range(0..28).count(), 8);
+    assert_eq!(plan.exposures.iter().map(|e| e.t).max(), Some(56 + 7));
 
     let smoke = Schedule::load(&folder.join("smoke.toml"), Some(2), None).unwrap();
     assert_eq!(smoke.interval(), 2, "--interval replaces the file's Δ");
