@@ -20,11 +20,11 @@ BUILD_BINARIES ?= yes
 # (scripts/build-cuda.sh puts one in .gpu/: BIN=.gpu BUILD_BINARIES=no DEVICE=cuda). A resumed
 # base run keeps the device its checkpoint was made on.
 DEVICE ?= cpu
-# Independent runs (the two base runs, then the four continuations) go side by side, JOBS at a
-# time with THREADS threads each: on 2 cores, two one-thread runs get through 1.4× the work of
-# one two-thread run. Results are the same whatever the thread count.
+# On a machine with 4 or more cores, independent runs (the two base runs, then the four
+# continuations) go side by side, JOBS at a time with THREADS threads each; on fewer cores one
+# run at a time uses them all. Results are the same whatever the thread count.
 CORES := $(shell nproc 2>/dev/null || echo 1)
-JOBS ?= $(shell n=$(CORES); [ $$n -gt 4 ] && n=4; echo $$n)
+JOBS ?= $(shell n=$(CORES); if [ $$n -lt 4 ]; then echo 1; elif [ $$n -lt 8 ]; then echo 2; else echo 4; fi)
 THREADS ?= $(shell echo $$(( $(CORES) / $(JOBS) > 0 ? $(CORES) / $(JOBS) : 1 )))
 KNOWLEDGE ?=
 CORPUS ?=
@@ -95,9 +95,8 @@ step6 = $(shell printf '%06d' $(1))
 comma := ,
 space := $(subst ,, )
 # Runs of Figure 3: the small model from its early, mid and late checkpoints, and the large one
-# from mid (a run is SIZE-STAGE). The large run is the longest, so it is listed first: make
-# starts it as soon as its base run is done.
-RUNS := large-mid small-early small-mid small-late
+# from mid (a run is SIZE-STAGE).
+RUNS := small-early small-mid small-late large-mid
 
 ifeq ($(KNOWLEDGE),)
 $(W)/knowledge.parquet $(W)/probes.parquet &: $(W)/preset.mk $(BIN)/gen-facts
