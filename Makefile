@@ -33,7 +33,7 @@ STAGES := gen-facts inject train fit plot preset
 BINARIES := $(addprefix $(BIN)/,$(STAGES))
 
 .SECONDARY:
-.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 FORCE
+.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 reproduce-mid FORCE
 
 ## build: every stage binary (dependencies optimised, see Cargo.toml's dev profile)
 build:
@@ -197,6 +197,15 @@ $(RESULTS)/fig5/fig5.png: $(foreach b,$(FIG5_BATCHES),$(W)/fig5/fit-b$(b)/decay.
 	  --decay $(foreach b,$(FIG5_BATCHES),$(W)/fig5/fit-b$(b)/decay.parquet) \
 	  --runs $(subst $(space),$(comma),$(addprefix batch-,$(FIG5_BATCHES))) --scenario duplicate -o $(RESULTS)/fig5/fig5
 
+# The small model's mid-checkpoint run alone, fitted (scripts/sweep-fig3.sh uses it for
+# one-factor variants: the findings that compare kinds and scenarios at mid).
+MID := $(W)/fit-mid/effectivity.parquet
+$(MID): $(W)/runs/small-mid/logprobs.parquet $(BIN)/fit
+	$(BIN)/fit --logprobs $< --injections $(CONT)/injections.parquet --manifest $(CONT)/shards/manifest.json \
+	  --step-offset $(SHARDS_BASE_STEPS) --window $(FIT_WINDOW) --iqr-factor $(FIT_IQR_FACTOR) \
+	  --bootstrap $(FIT_BOOTSTRAP) --seed $(FIT_SEED) -o $(W)/fit-mid
+
+reproduce-mid: $(MID)
 reproduce-fig3: $(RESULTS)/fig3/fig3.png
 reproduce-fig2: $(RESULTS)/fig2/fig2.png
 reproduce-fig4: $(RESULTS)/fig4/fig4.png

@@ -260,7 +260,11 @@ fn write_findings(
     let mut seeds = Vec::new();
     for (e, d) in effectivity.iter().zip(decay) {
         let rows: Vec<EffectivityRow> = read_rows(e)?;
-        check_runs(runs, rows.iter().map(|r| r.run_id.as_str()), e)?;
+        // A sweep may run only some stages: the findings that need a missing run are reported
+        // as not measured.
+        if let Err(missing) = check_runs(runs, rows.iter().map(|r| r.run_id.as_str()), e) {
+            tracing::warn!("{missing:#}; the findings that need it are not measured");
+        }
         seeds.push(Seed {
             effectivity: rows,
             decay: read_rows(d)?,
