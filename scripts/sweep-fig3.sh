@@ -110,8 +110,8 @@ for step in "${STEPS[@]}"; do
       work="$SWEEP/tiny-s1/work/tiny-s1"
       for window in 5 10; do
         "$BIN/fit" --logprobs "$work"/runs/{small-early,small-mid,small-late,large-mid}/logprobs.parquet \
-          --injections "$work/continuation-b16/injections.parquet" \
-          --manifest "$work/continuation-b16/shards/manifest.json" --step-offset 250 \
+          --injections "$(echo "$work"/continuation-b*/injections.parquet)" \
+          --manifest "$(echo "$work"/continuation-b*/shards/manifest.json)" --step-offset 250 \
           --window "$window" --seed 0 -o "$SWEEP/tiny-s1-window$window/work/tiny-s1-window$window/fit" --quiet
       done
       ;;
