@@ -7,24 +7,14 @@
 //! effectivity E − E_control is the part of the rise specific to the injected fact; its interval
 //! resamples the probes of both groups independently.
 
-use std::collections::BTreeMap;
-
+use anyhow::Result;
 use factlab_artifacts::EffectivityRow;
 use factlab_rng::Rng;
+use polars::prelude::*;
 
 use crate::stats::{self, bootstrap_difference_interval, bootstrap_interval};
-use crate::{FitOptions, Group, ProbeSeries, Runs, Schedule};
-
-/// Effectivity of one group before averaging.
-#[derive(Default)]
-struct GroupGains {
-    /// Each probe's mean gain over its injections.
-    probe_means: Vec<f64>,
-    /// Probe × injection pairs with a window evaluation.
-    injections: u32,
-    /// Of those, the pairs whose maximum is the window's last evaluated step.
-    at_window_end: u32,
-}
+use crate::tables::{f64_lists, group_keys, per_probe, u32s, Schedules, GROUP};
+use crate::{FitOptions, ProbeSeries, Runs};
 
 /// A probe's gains from each of `steps` to its local acquisition maximum, and how many of those
 /// maxima fall on the window's last evaluated step.
@@ -46,69 +36,91 @@ fn gains_after(probe: &ProbeSeries, steps: &[u32], window: u32) -> (Vec<f64>, u3
     (gains, at_window_end)
 }
 
-/// The injected probes' gains (Eq. 2 before the averages over probes), per group.
-fn injected_gains(
-    runs: &Runs,
-    schedules: &BTreeMap<u32, Schedule>,
-    window: u32,
-) -> BTreeMap<Group, GroupGains> {
-    let mut groups: BTreeMap<Group, GroupGains> = BTreeMap::new();
-    for (run, probes) in runs {
-        for probe in probes.values() {
-            let Some(schedule) = schedules.get(&probe.knowledge_id) else {
-                continue;
-            };
-            let (gains, at_window_end) = gains_after(probe, &schedule.steps, window);
-            if !gains.is_empty() {
-                let group = (run.clone(), schedule.scenario.clone(), probe.kind.clone());
-                let entry = groups.entry(group).or_default();
-                entry.probe_means.push(stats::mean(&gains));
-                entry.injections += gains.len() as u32;
-                entry.at_window_end += at_window_end;
-            }
+/// Each probe's mean gains (a control probe's once per scenario), as table columns.
+#[derive(Default)]
+struct ProbeGains {
+    run_id: Vec<String>,
+    scenario: Vec<String>,
+    kind: Vec<String>,
+    probe_id: Vec<u32>,
+    /// The mean gain in ℓ over the probe's injections.
+    gain: Vec<f64>,
+    /// The same in the first target token's log-probability.
+    first_token_gain: Vec<f64>,
+    /// Probe × injection pairs with a window evaluation.
+    injections: Vec<u32>,
+    /// Of those, the pairs whose maximum is the window's last evaluated step.
+    at_window_end: Vec<u32>,
+}
+
+impl ProbeGains {
+    /// Adds a probe's gains from each of `steps`, if any of them has a window evaluation.
+    fn push(
+        &mut self,
+        run: &str,
+        scenario: &str,
+        probe: (u32, &ProbeSeries, &ProbeSeries),
+        steps: &[u32],
+        window: u32,
+    ) {
+        let (probe_id, target, first_token) = probe;
+        let (gains, at_window_end) = gains_after(target, steps, window);
+        if gains.is_empty() {
+            return;
         }
+        self.run_id.push(run.to_string());
+        self.scenario.push(scenario.to_string());
+        self.kind.push(target.kind.clone());
+        self.probe_id.push(probe_id);
+        self.gain.push(stats::mean(&gains));
+        self.first_token_gain
+            .push(stats::mean(&gains_after(first_token, steps, window).0));
+        self.injections.push(gains.len() as u32);
+        self.at_window_end.push(at_window_end);
     }
-    groups
+
+    fn frame(self) -> PolarsResult<LazyFrame> {
+        Ok(df!(
+            "run_id" => self.run_id,
+            "scenario" => self.scenario,
+            "kind" => self.kind,
+            "probe_id" => self.probe_id,
+            "gain" => self.gain,
+            "first_token_gain" => self.first_token_gain,
+            "injections" => self.injections,
+            "at_window_end" => self.at_window_end,
+        )?
+        .lazy())
+    }
 }
 
-/// Every injection step of each scenario, once per injected paragraph.
-fn scenario_steps(schedules: &BTreeMap<u32, Schedule>) -> BTreeMap<&str, Vec<u32>> {
-    let mut steps: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    for schedule in schedules.values() {
-        steps
-            .entry(schedule.scenario.as_str())
-            .or_default()
-            .extend(&schedule.steps);
-    }
-    for list in steps.values_mut() {
-        list.sort_unstable();
-    }
-    steps
-}
-
-/// The control probes' mean gains at each scenario's injection steps, per group.
-fn control_gains(
+/// The injected probes' gains at their own injections, and the control probes' gains at each
+/// scenario's injection steps.
+fn probe_gains(
     runs: &Runs,
-    schedules: &BTreeMap<u32, Schedule>,
+    first_token_runs: &Runs,
+    schedules: &Schedules,
     window: u32,
-) -> BTreeMap<Group, Vec<f64>> {
-    let steps_of = scenario_steps(schedules);
-    let mut groups: BTreeMap<Group, Vec<f64>> = BTreeMap::new();
+) -> (ProbeGains, ProbeGains) {
+    let mut injected = ProbeGains::default();
+    let mut control = ProbeGains::default();
     for (run, probes) in runs {
-        let control = probes
-            .values()
-            .filter(|p| !schedules.contains_key(&p.knowledge_id));
-        for probe in control {
-            for (scenario, steps) in &steps_of {
-                let (gains, _) = gains_after(probe, steps, window);
-                if !gains.is_empty() {
-                    let group = (run.clone(), scenario.to_string(), probe.kind.clone());
-                    groups.entry(group).or_default().push(stats::mean(&gains));
+        for (&probe_id, target) in probes {
+            // Both series come from the same rows: the same runs, probes and steps.
+            let probe = (probe_id, target, &first_token_runs[run][&probe_id]);
+            match schedules.by_knowledge.get(&target.knowledge_id) {
+                Some(schedule) => {
+                    injected.push(run, &schedule.scenario, probe, &schedule.steps, window)
+                }
+                None => {
+                    for (scenario, steps) in &schedules.by_scenario {
+                        control.push(run, scenario, probe, steps, window);
+                    }
                 }
             }
         }
     }
-    groups
+    (injected, control)
 }
 
 /// One metric (ℓ or the first token's log-probability) of one group: injected, control, net.
@@ -153,53 +165,70 @@ fn compare(injected: &[f64], control: &[f64], options: &FitOptions, stream: &[u6
 pub(crate) fn rows(
     runs: &Runs,
     first_token_runs: &Runs,
-    schedules: &BTreeMap<u32, Schedule>,
+    schedules: &Schedules,
     options: &FitOptions,
-) -> Vec<EffectivityRow> {
-    let window = options.window;
-    let injected = injected_gains(runs, schedules, window);
-    let first_token = injected_gains(first_token_runs, schedules, window);
-    let control = control_gains(runs, schedules, window);
-    let first_token_control = control_gains(first_token_runs, schedules, window);
-    let none = Vec::new();
-    injected
+) -> Result<Vec<EffectivityRow>> {
+    let (injected, control) = probe_gains(runs, first_token_runs, schedules, options.window);
+    let group: Vec<Expr> = GROUP.map(col).into();
+    let control = control.frame()?.group_by(group.clone()).agg([
+        per_probe("gain").alias("control_gain"),
+        per_probe("first_token_gain").alias("control_first_token_gain"),
+    ]);
+    let table = injected
+        .frame()?
+        .group_by(group.clone())
+        .agg([
+            per_probe("gain"),
+            per_probe("first_token_gain"),
+            col("injections").sum(),
+            col("at_window_end").sum(),
+        ])
+        .join(control, group.clone(), group, JoinArgs::new(JoinType::Left))
+        .sort(GROUP, Default::default())
+        .collect()?;
+
+    let columns = group_keys(&table)?
         .into_iter()
-        .enumerate()
-        .map(|(index, (group, gains))| {
-            let index = index as u64;
-            let controls = control.get(&group).unwrap_or(&none);
-            let target = compare(&gains.probe_means, controls, options, &[index]);
-            let first = compare(
-                &first_token[&group].probe_means,
-                first_token_control.get(&group).unwrap_or(&none),
-                options,
-                &[index, 1],
-            );
-            let (run_id, scenario, kind) = group;
-            EffectivityRow {
-                run_id,
-                scenario,
-                kind,
-                mean: target.mean,
-                ci_low: target.interval.0,
-                ci_high: target.interval.1,
-                probes: gains.probe_means.len() as u32,
-                injections: gains.injections,
-                lam_at_window_end: f64::from(gains.at_window_end) / f64::from(gains.injections),
-                first_token_mean: first.mean,
-                first_token_ci_low: first.interval.0,
-                first_token_ci_high: first.interval.1,
-                control_mean: target.control_mean,
-                control_ci_low: target.control_interval.0,
-                control_ci_high: target.control_interval.1,
-                control_probes: controls.len() as u32,
-                net_mean: target.net_mean,
-                net_ci_low: target.net_interval.0,
-                net_ci_high: target.net_interval.1,
-                first_token_net_mean: first.net_mean,
-                first_token_net_ci_low: first.net_interval.0,
-                first_token_net_ci_high: first.net_interval.1,
-            }
-        })
-        .collect()
+        .zip(f64_lists(&table, "gain")?)
+        .zip(f64_lists(&table, "first_token_gain")?)
+        .zip(f64_lists(&table, "control_gain")?)
+        .zip(f64_lists(&table, "control_first_token_gain")?)
+        .zip(u32s(&table, "injections")?)
+        .zip(u32s(&table, "at_window_end")?);
+    let mut rows = Vec::new();
+    for (index, row) in columns.enumerate() {
+        let (
+            (((((group, gains), first_token), controls), first_token_controls), injections),
+            at_window_end,
+        ) = row;
+        let index = index as u64;
+        let target = compare(&gains, &controls, options, &[index]);
+        let first = compare(&first_token, &first_token_controls, options, &[index, 1]);
+        let (run_id, scenario, kind) = group;
+        rows.push(EffectivityRow {
+            run_id,
+            scenario,
+            kind,
+            mean: target.mean,
+            ci_low: target.interval.0,
+            ci_high: target.interval.1,
+            probes: gains.len() as u32,
+            injections,
+            lam_at_window_end: f64::from(at_window_end) / f64::from(injections),
+            first_token_mean: first.mean,
+            first_token_ci_low: first.interval.0,
+            first_token_ci_high: first.interval.1,
+            control_mean: target.control_mean,
+            control_ci_low: target.control_interval.0,
+            control_ci_high: target.control_interval.1,
+            control_probes: controls.len() as u32,
+            net_mean: target.net_mean,
+            net_ci_low: target.net_interval.0,
+            net_ci_high: target.net_interval.1,
+            first_token_net_mean: first.net_mean,
+            first_token_net_ci_low: first.net_interval.0,
+            first_token_net_ci_high: first.net_interval.1,
+        });
+    }
+    Ok(rows)
 }
