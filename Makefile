@@ -25,6 +25,9 @@ DEVICE ?= cpu
 # run at a time uses them all. Results are the same whatever the thread count.
 CORES := $(shell nproc 2>/dev/null || echo 1)
 JOBS ?= $(shell n=$(CORES); if [ $$n -lt 4 ]; then echo 1; elif [ $$n -lt 8 ]; then echo 2; else echo 4; fi)
+ifeq ($(shell [ "$(JOBS)" -ge 1 ] 2>/dev/null && echo ok),)
+$(error JOBS=$(JOBS): expected a whole number of runs at a time, at least 1)
+endif
 THREADS ?= $(shell echo $$(( $(CORES) / $(JOBS) > 0 ? $(CORES) / $(JOBS) : 1 )))
 KNOWLEDGE ?=
 CORPUS ?=
