@@ -6,6 +6,7 @@
 //! the column, what was expected and what was found. Writers go through a temporary file in the
 //! output's folder and rename it when complete, so an interrupted stage leaves no half file.
 
+mod bios;
 mod columns;
 mod corpus;
 mod error;
@@ -20,6 +21,7 @@ pub mod schema_text;
 mod shards;
 mod train_log;
 
+pub use bios::{BioEntry, Person, QaPair, ATTRIBUTES};
 pub use corpus::CorpusDocument;
 pub use error::{ArtifactError, Result};
 pub use injections::Injection;
@@ -73,5 +75,8 @@ pub fn artifact_schemas() -> Vec<(&'static str, Schema)> {
         (TrainLogRow::NAME, TrainLogRow::schema()),
         (LogprobRow::NAME, LogprobRow::schema()),
         (Injection::NAME, Injection::schema()),
+        (Person::NAME, Person::schema()),
+        (BioEntry::NAME, BioEntry::schema()),
+        (QaPair::NAME, QaPair::schema()),
     ]
 }

@@ -196,3 +196,86 @@ fn unfinished_writes_leave_nothing_behind() {
         .collect();
     assert_eq!(names, ["k.parquet"]);
 }
+
+#[test]
+fn biography_artifacts_round_trip_and_bad_spans_are_named() {
+    use factlab_artifacts::{BioEntry, Person, QaPair};
+    let dir = tempfile::tempdir().unwrap();
+    let text = "Ada Lee Moss was born on May 2, 1950. She grew up in Austin, TX. She studied at \
+                Rice University. She majored in Physics. She worked at Dell. She worked in \
+                Round Rock, TX.";
+    let value = |v: &str| {
+        let start = text.find(v).unwrap() as u32;
+        (start, start + v.len() as u32)
+    };
+    let spans: Vec<(u32, u32)> = [
+        "May 2, 1950",
+        "Austin, TX",
+        "Rice University",
+        "Physics",
+        "Dell",
+        "Round Rock, TX",
+    ]
+    .into_iter()
+    .map(value)
+    .collect();
+    let entry = BioEntry {
+        person_id: 0,
+        variant: "single".into(),
+        entry: 0,
+        text: text.into(),
+        value_starts: spans.iter().map(|s| s.0).collect(),
+        value_ends: spans.iter().map(|s| s.1).collect(),
+    };
+    assert_eq!(entry.value(4), "Dell");
+    let path = dir.path().join("bios.parquet");
+    write_rows(&path, std::slice::from_ref(&entry)).unwrap();
+    assert_eq!(read_rows::<BioEntry>(&path).unwrap(), vec![entry.clone()]);
+
+    let person = Person {
+        person_id: 0,
+        name: "Ada Lee Moss".into(),
+        first_name: "Ada".into(),
+        middle_name: "Lee".into(),
+        last_name: "Moss".into(),
+        birth_date: "May 2, 1950".into(),
+        birth_city: "Austin, TX".into(),
+        university: "Rice University".into(),
+        major: "Physics".into(),
+        employer: "Dell".into(),
+        company_city: "Round Rock, TX".into(),
+        pronoun: "she".into(),
+        split: "train".into(),
+        group: "all".into(),
+    };
+    let path = dir.path().join("people.parquet");
+    write_rows(&path, std::slice::from_ref(&person)).unwrap();
+    assert_eq!(read_rows::<Person>(&path).unwrap(), vec![person]);
+
+    let pair = QaPair {
+        person_id: 0,
+        attribute: "employer".into(),
+        question: "Which company did Ada Lee Moss work for?".into(),
+        answer: "Dell".into(),
+        split: "train".into(),
+    };
+    assert_eq!(
+        pair.prompt() + &pair.completion(),
+        "Which company did Ada Lee Moss work for? Answer: Dell"
+    );
+    let path = dir.path().join("qa.parquet");
+    write_rows(&path, std::slice::from_ref(&pair)).unwrap();
+    assert_eq!(read_rows::<QaPair>(&path).unwrap(), vec![pair]);
+
+    let mut bad = entry;
+    bad.value_ends[2] = text.len() as u32 + 5;
+    let path = dir.path().join("bad-bios.parquet");
+    write_rows(&path, &[bad]).unwrap();
+    let message = read_rows::<BioEntry>(&path).unwrap_err().to_string();
+    assert!(
+        message.contains("bad-bios.parquet")
+            && message.contains("value_starts")
+            && message.contains("university"),
+        "{message}"
+    );
+}

@@ -3,6 +3,7 @@
 //! public Fictional Knowledge release into the same two artifacts.
 
 mod background;
+mod bios;
 mod grammar;
 mod import;
 mod names;
@@ -19,6 +20,10 @@ use factlab_artifacts::{
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 
+pub use bios::{
+    generate_bios, BioData, BiosOptions, BiosSummary, DateStyle, PronounRule, SentenceOrder,
+    Variant,
+};
 pub use names::NameSpace;
 pub use paragraph::ParagraphShape;
 pub use world::World;

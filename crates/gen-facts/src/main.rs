@@ -4,9 +4,9 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use factlab_cli::Verbosity;
 use gen_facts::{
-    generate_background, generate_fictional, import_fictional_knowledge, BackgroundGrammar,
-    BackgroundOptions, CorpusSize, FictionalOptions, FictionalSummary, ImportOptions,
-    ParagraphShape,
+    generate_background, generate_bios, generate_fictional, import_fictional_knowledge,
+    BackgroundGrammar, BackgroundOptions, BiosOptions, CorpusSize, DateStyle, FictionalOptions,
+    FictionalSummary, ImportOptions, ParagraphShape, PronounRule, SentenceOrder, Variant,
 };
 
 /// Generate the knowledge to inject and the corpus to inject it into.
@@ -20,6 +20,7 @@ Examples:
   gen-facts fictional -n 120 --seed 1 -o knowledge.parquet --probes probes.parquet
   gen-facts background --tokens 2000000 --seed 1 -o corpus.parquet
   gen-facts import-fictional-knowledge fictional_knowledge.json -o knowledge.parquet --probes probes.parquet
+  gen-facts bios -n 100000 --variant multi5+permute -o bios.parquet --people people.parquet --qa qa.parquet
   gen-facts background --documents 2000 -o - | inject -c - -o runs/pre --steps 50   (`-` is stdout)"
 )]
 struct Cli {
@@ -99,6 +100,75 @@ Examples:
         #[arg(long)]
         grammar_data: Option<PathBuf>,
     },
+    /// Synthetic biographies (bioS) as in Allen-Zhu & Li, Physics of LMs 3.1: people with a
+    /// unique full name and six attributes (birth date, birth city, university, major, employer,
+    /// and the employer's city) drawn uniformly from the pools in data/bios/pools/, written as
+    /// six template sentences (data/bios/templates.toml), the full name opening the first and a
+    /// pronoun the others.
+    ///
+    /// Writes the entries (a `text` column, globally shuffled so that packing them in order
+    /// never puts one person's entries in one window; each attribute's byte span alongside),
+    /// the people, and six question–answer pairs per person. The first --train-fraction of the
+    /// people are P_train (their QA is finetuning data), the rest P_test. With --celebrities N,
+    /// N more people get --celebrity-variant biographies and are the QA-trained group, and the
+    /// main group (the minority) is tested (the paper's Figure 8).
+    ///
+    /// Choices where the paper is unclear: the pronoun rule (--pronouns); in +fullname variants
+    /// possessives become the name's possessive too ("Ada Lee Moss's"), since every pronoun is
+    /// replaced; the QA text is `question + " Answer:"` then `" " + answer`.
+    #[command(after_help = "\
+Variants (the paper's 16): single, single+fullname, single+permute1|2|5[+fullname],
+  multi2|5, multi2|5+permute, multi2|5+fullname, multi2|5+permute+fullname.
+
+Examples:
+  gen-facts bios -n 100000 --variant single -o bios.parquet --people people.parquet --qa qa.parquet
+  gen-facts bios -n 2000 --variant multi5+permute --seed 3 -o bios.parquet --qa qa.parquet
+  gen-facts bios -n 100000 --variant single+permute1 --celebrities 100000 -o bios.parquet --qa qa.parquet
+  gen-facts bios -n 500 --pronouns parity --order birth_date,birth_city,university,major,company_city,employer -o bios.parquet")]
+    Bios {
+        /// People in the main group (the paper: 100,000).
+        #[arg(short = 'n', long, default_value_t = 100_000)]
+        count: u32,
+        /// Knowledge augmentation of the main group's biographies.
+        #[arg(long, default_value = "single")]
+        variant: Variant,
+        /// Extra people whose biographies use --celebrity-variant and whose QA is the
+        /// finetuning data; the main group becomes the tested minority.
+        #[arg(long, default_value_t = 0)]
+        celebrities: u32,
+        #[arg(long, default_value = "multi5+permute")]
+        celebrity_variant: Variant,
+        /// Share of the main group in P_train (without celebrities).
+        #[arg(long, default_value_t = 0.5)]
+        train_fraction: f64,
+        /// Who "he"/"she"/"they" is: random he/she/they per person (Part 3.1's text), random
+        /// he/she (Part 3.3), or he/she by id parity (the authors' released generator).
+        #[arg(long, value_enum, default_value_t = Pronouns::HeSheThey)]
+        pronouns: Pronouns,
+        /// Sentence order of unpermuted entries: all six attributes, comma-separated.
+        #[arg(
+            long,
+            default_value = "birth_date,birth_city,university,major,employer,company_city"
+        )]
+        order: SentenceOrder,
+        /// "March 7, 1952" (the paper's) or "7 of March, 1952".
+        #[arg(long, value_enum, default_value_t = DateFormat::MonthDayYear)]
+        date_style: DateFormat,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Biography entries Parquet to write (`-` for stdout).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// People Parquet to write.
+        #[arg(long)]
+        people: Option<PathBuf>,
+        /// Question–answer Parquet to write.
+        #[arg(long)]
+        qa: Option<PathBuf>,
+        /// Folder laid out like data/bios/ (pools/*.txt, templates.toml) replacing the bundled one.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Convert the public Fictional Knowledge release (a JSON list of objects with
     /// `train_context`, `mem_input`/`mem_target`, `gen_input`/`gen_target`,
     /// `hard_gen_input`/`hard_gen_target` and optional `paraphrases`) into the same artifacts.
@@ -112,6 +182,19 @@ Examples:
         #[arg(long)]
         probes: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Pronouns {
+    HeSheThey,
+    HeShe,
+    Parity,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DateFormat {
+    MonthDayYear,
+    DayOfMonth,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -201,6 +284,59 @@ fn main() -> Result<()> {
                 "wrote {} documents ({} bytes)",
                 summary.documents,
                 summary.bytes
+            );
+        }
+        Command::Bios {
+            count,
+            variant,
+            celebrities,
+            celebrity_variant,
+            train_fraction,
+            pronouns,
+            order,
+            date_style,
+            seed,
+            output,
+            people,
+            qa,
+            data,
+        } => {
+            let bar = cli
+                .verbosity
+                .progress(count as u64 + celebrities as u64, "people");
+            let summary = generate_bios(
+                &BiosOptions {
+                    people: count,
+                    variant,
+                    celebrities,
+                    celebrity_variant,
+                    train_fraction,
+                    pronouns: match pronouns {
+                        Pronouns::HeSheThey => PronounRule::HeSheThey,
+                        Pronouns::HeShe => PronounRule::HeShe,
+                        Pronouns::Parity => PronounRule::Parity,
+                    },
+                    order,
+                    date_style: match date_style {
+                        DateFormat::MonthDayYear => DateStyle::MonthDayYear,
+                        DateFormat::DayOfMonth => DateStyle::DayOfMonth,
+                    },
+                    seed,
+                    data,
+                    output,
+                    people_output: people,
+                    qa_output: qa,
+                },
+                &bar,
+            )?;
+            bar.finish_and_clear();
+            tracing::info!(
+                "wrote {} people ({} in P_train), {} biography entries (≈ {} tokens), {} QA pairs",
+                summary.people,
+                summary.train_people,
+                summary.entries,
+                summary.bytes.div_ceil(4),
+                summary.qa_pairs
             );
         }
         Command::ImportFictionalKnowledge {
