@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, StructArray, UInt32Array,
-    UInt64Array,
+    Array, ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, StringArray, StructArray,
+    UInt32Array, UInt64Array,
 };
-use arrow_buffer::OffsetBuffer;
+use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Fields};
 
 use crate::schema_text::format_type;
@@ -64,6 +64,19 @@ pub(crate) fn utf8_lists<'a, S: AsRef<str> + 'a>(
 pub(crate) fn uint32_lists<'a>(lists: impl Iterator<Item = &'a [u32]> + Clone) -> ArrayRef {
     let items = uint32(lists.clone().flatten().copied());
     list(DataType::UInt32, lists.map(|l| l.len()), items)
+}
+
+/// Lists of booleans where an empty list is stored as null (a column that is mostly absent).
+pub(crate) fn bool_lists_or_null<'a>(lists: impl Iterator<Item = &'a [bool]> + Clone) -> ArrayRef {
+    let items = BooleanArray::from_iter(lists.clone().flatten().map(|&b| Some(b)));
+    let nulls = NullBuffer::from_iter(lists.clone().map(|l| !l.is_empty()));
+    let field = Arc::new(Field::new("item", DataType::Boolean, false));
+    Arc::new(ListArray::new(
+        field,
+        OffsetBuffer::from_lengths(lists.map(<[bool]>::len)),
+        Arc::new(items),
+        Some(nulls),
+    ))
 }
 
 pub(crate) fn triple_lists<'a>(lists: impl Iterator<Item = &'a [Triple]> + Clone) -> ArrayRef {
@@ -145,7 +158,11 @@ impl<'a> Columns<'a> {
             .collect())
     }
 
+    /// A nullable column may be absent from the file (see `open_batches`): every value is null.
     pub fn optional_strings(&self, name: &str) -> Result<Vec<Option<String>>> {
+        if self.batch.column_by_name(name).is_none() {
+            return Ok(vec![None; self.batch.num_rows()]);
+        }
         let array = self.column(name)?;
         let strings = self.downcast::<StringArray>(name, array.as_ref(), "utf8")?;
         Ok(strings.iter().map(|s| s.map(str::to_string)).collect())
@@ -224,6 +241,31 @@ impl<'a> Columns<'a> {
             .offsets()
             .windows(2)
             .map(|w| values[w[0] as usize..w[1] as usize].to_vec())
+            .collect())
+    }
+
+    /// Boolean lists of a nullable column; null, or the column absent, reads as an empty list.
+    pub fn bool_lists_or_empty(&self, name: &str) -> Result<Vec<Vec<bool>>> {
+        let Some(array) = self.batch.column_by_name(name) else {
+            return Ok(vec![Vec::new(); self.batch.num_rows()]);
+        };
+        let expected = "list<bool>";
+        let lists = self.downcast::<ListArray>(name, array.as_ref(), expected)?;
+        let items = self.downcast::<BooleanArray>(name, lists.values().as_ref(), expected)?;
+        self.no_nulls(name, items)?;
+        Ok(lists
+            .offsets()
+            .windows(2)
+            .enumerate()
+            .map(|(row, w)| {
+                if lists.is_null(row) {
+                    Vec::new()
+                } else {
+                    (w[0] as usize..w[1] as usize)
+                        .map(|i| items.value(i))
+                        .collect()
+                }
+            })
             .collect())
     }
 

@@ -207,7 +207,8 @@ impl Iterator for BatchReader {
 }
 
 /// Opens `path` (`-` for stdin) and checks that every column of `expected` is there with the
-/// expected type. Extra columns are allowed and not read.
+/// expected type. Extra columns are allowed and not read; a nullable column may be absent (files
+/// written before it existed), and then reads as nulls.
 pub fn open_batches(path: &Path, expected: &Schema) -> Result<BatchReader> {
     let origin = if is_std_stream(path) {
         "<stdin>".to_string()
@@ -259,6 +260,9 @@ fn build_reader<R: parquet::file::reader::ChunkReader + 'static>(
     let mut roots = Vec::new();
     for want in expected.fields() {
         let Some((index, have)) = canonical_schema.column_with_name(want.name()) else {
+            if want.is_nullable() {
+                continue;
+            }
             let names: Vec<&str> = found.fields().iter().map(|f| f.name().as_str()).collect();
             return Err(ArtifactError::MissingColumn {
                 path: origin,

@@ -5,7 +5,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use crate::columns::{uint32, uint32_lists, utf8, Columns};
+use crate::columns::{bool_lists_or_null, uint32, uint32_lists, utf8, Columns};
 use crate::io::write_atomic;
 use crate::schema_text::list_of;
 use crate::{Artifact, ArtifactError, Result};
@@ -22,6 +22,9 @@ pub struct ShardRow {
     pub knowledge_ids: Vec<u32>,
     /// Which text of each knowledge item: 0 = original, k = paraphrase k (parallel to `knowledge_ids`).
     pub variants: Vec<u32>,
+    /// Empty: every token is a training target. Otherwise one flag per token: whether predicting
+    /// that token counts in the loss (QA finetuning trains on answers only).
+    pub loss_mask: Vec<bool>,
 }
 
 impl Artifact for ShardRow {
@@ -35,6 +38,7 @@ impl Artifact for ShardRow {
             Field::new("source", DataType::Utf8, false),
             Field::new("knowledge_ids", list_of(DataType::UInt32), false),
             Field::new("variants", list_of(DataType::UInt32), false),
+            Field::new("loss_mask", list_of(DataType::Boolean), true),
         ])
     }
 
@@ -48,6 +52,7 @@ impl Artifact for ShardRow {
                 utf8(rows.iter().map(|r| r.source.as_str())),
                 uint32_lists(rows.iter().map(|r| r.knowledge_ids.as_slice())),
                 uint32_lists(rows.iter().map(|r| r.variants.as_slice())),
+                bool_lists_or_null(rows.iter().map(|r| r.loss_mask.as_slice())),
             ],
         )
         .expect("shard columns match the shards schema")
@@ -61,6 +66,21 @@ impl Artifact for ShardRow {
         let sources = columns.strings("source")?;
         let knowledge_ids = columns.uint32_lists("knowledge_ids")?;
         let variants = columns.uint32_lists("variants")?;
+        let masks = columns.bool_lists_or_empty("loss_mask")?;
+        for (index, (mask, tokens)) in masks.iter().zip(&tokens).enumerate() {
+            if !mask.is_empty() && mask.len() != tokens.len() {
+                return Err(ArtifactError::bad_value(
+                    origin,
+                    "loss_mask",
+                    index,
+                    format!(
+                        "has {} flags for {} tokens; expected one per token, or null",
+                        mask.len(),
+                        tokens.len()
+                    ),
+                ));
+            }
+        }
         Ok(steps
             .into_iter()
             .zip(rows)
@@ -68,14 +88,18 @@ impl Artifact for ShardRow {
             .zip(sources)
             .zip(knowledge_ids)
             .zip(variants)
+            .zip(masks)
             .map(
-                |(((((step, row), tokens), source), knowledge_ids), variants)| ShardRow {
-                    step,
-                    row,
-                    tokens,
-                    source,
-                    knowledge_ids,
-                    variants,
+                |((((((step, row), tokens), source), knowledge_ids), variants), loss_mask)| {
+                    ShardRow {
+                        step,
+                        row,
+                        tokens,
+                        source,
+                        knowledge_ids,
+                        variants,
+                        loss_mask,
+                    }
                 },
             )
             .collect())

@@ -73,17 +73,33 @@ fn every_artifact_round_trips() {
     write_rows(&path, &probes).unwrap();
     assert_eq!(read_rows::<Probe>(&path).unwrap(), probes);
 
-    let shards = vec![ShardRow {
+    let corpus_row = ShardRow {
         step: 4,
         row: 1,
         tokens: vec![5, 6, 7],
         source: "injected".into(),
         knowledge_ids: vec![0, 1],
         variants: vec![0, 2],
-    }];
+        loss_mask: Vec::new(),
+    };
+    let qa_row = ShardRow {
+        row: 2,
+        source: "qa".into(),
+        loss_mask: vec![false, true, true],
+        ..corpus_row.clone()
+    };
+    let shards = vec![corpus_row.clone(), qa_row];
     let path = dir.path().join("s.parquet");
     write_rows(&path, &shards).unwrap();
     assert_eq!(read_rows::<ShardRow>(&path).unwrap(), shards);
+
+    // Shards written before the loss mask existed still read, every token a target.
+    let old_schema = Schema::new(ShardRow::schema().fields()[..6].to_vec());
+    let batch = ShardRow::to_batch(std::slice::from_ref(&corpus_row));
+    let old = RecordBatch::try_new(Arc::new(old_schema), batch.columns()[..6].to_vec()).unwrap();
+    let path = dir.path().join("old-shards.parquet");
+    write_raw(&path, old);
+    assert_eq!(read_rows::<ShardRow>(&path).unwrap(), vec![corpus_row]);
 }
 
 #[test]

@@ -232,10 +232,20 @@ impl Llama {
     /// Mean next-token cross-entropy of rows of token ids `(batch, seq)`: positions `0..seq-1`
     /// predict `1..seq`.
     pub fn loss(&self, rows: &Tensor) -> Result<Tensor> {
+        self.loss_at(rows, None)
+    }
+
+    /// Mean next-token cross-entropy over the predictions at `positions` only (counted row by
+    /// row over the `seq - 1` predicting positions, `b · (seq - 1) + t`), or over all of them.
+    pub fn loss_at(&self, rows: &Tensor, positions: Option<&Tensor>) -> Result<Tensor> {
         let seq = rows.dim(1)?;
         let inputs = rows.narrow(1, 0, seq - 1)?;
-        let targets = rows.narrow(1, 1, seq - 1)?.flatten_all()?;
-        let normed = self.final_states(&inputs, None)?;
+        let mut targets = rows.narrow(1, 1, seq - 1)?.flatten_all()?;
+        let mut normed = self.final_states(&inputs, None)?;
+        if let Some(positions) = positions {
+            normed = normed.index_select(positions, 0)?;
+            targets = targets.index_select(positions, 0)?;
+        }
         match self.implementation {
             Implementation::Fused(_) => Ok(kernels::linear_cross_entropy(
                 &normed,

@@ -185,3 +185,65 @@ fn scored_logprobs_equal_a_direct_computation_from_the_logits() {
         assert_eq!(s.probe_id, p.probe_id);
     }
 }
+
+/// The loss over chosen predictions is the mean negative log-probability of their targets,
+/// computed from the full forward pass, with either kernels; and targets that are not chosen
+/// (and are nobody's context) get no say in the gradient.
+#[test]
+fn loss_at_chosen_positions_is_their_mean_cross_entropy() {
+    let config = config(false);
+    let params = Params::init(&config, 3, &Device::Cpu).unwrap();
+    let ids = ids_tensor(&rows(), &Device::Cpu).unwrap();
+    // Row-major over the 7 predicting positions of each row: row 0 predicts 4 and 5 at t = 1, 2;
+    // row 1 predicts 10 at t = 5.
+    let chosen = [(0usize, 1usize), (0, 2), (1, 5)];
+    let positions: Vec<u32> = chosen.iter().map(|&(r, t)| (r * 7 + t) as u32).collect();
+    let positions = Tensor::from_vec(positions, 3, &Device::Cpu).unwrap();
+    let logits = Llama::new(&config, &params, false)
+        .unwrap()
+        .forward(&ids)
+        .unwrap()
+        .to_vec3::<f32>()
+        .unwrap();
+    let expected = chosen
+        .iter()
+        .map(|&(r, t)| {
+            let row = &logits[r][t];
+            let max = row.iter().cloned().fold(f32::MIN, f32::max);
+            let log_sum = max + row.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+            log_sum - row[rows()[r][t + 1] as usize]
+        })
+        .sum::<f32>()
+        / chosen.len() as f32;
+    for kernels in [
+        factlab_model::Kernels::Fused,
+        factlab_model::Kernels::Composed,
+    ] {
+        let model = Llama::with_kernels(&config, &params, true, kernels).unwrap();
+        let loss = model.loss_at(&ids, Some(&positions)).unwrap();
+        let value = loss.to_scalar::<f32>().unwrap();
+        assert!(
+            (value - expected).abs() < 1e-5,
+            "{kernels:?}: {value} vs {expected}"
+        );
+
+        // Changing a token after every chosen target changes neither loss nor gradients.
+        let mut altered = rows();
+        altered[0][6] = 1;
+        altered[1][7] = 2;
+        let altered_ids = ids_tensor(&altered, &Device::Cpu).unwrap();
+        let other = model.loss_at(&altered_ids, Some(&positions)).unwrap();
+        let grads = loss.backward().unwrap();
+        let other_grads = other.backward().unwrap();
+        for var in &params.vars {
+            let a = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap();
+            let b = other_grads
+                .get(var.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap();
+            assert_eq!(a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+        }
+        assert_eq!(other.to_scalar::<f32>().unwrap(), value);
+    }
+}

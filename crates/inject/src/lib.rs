@@ -15,6 +15,7 @@ mod fast;
 mod injection;
 pub mod mechanism;
 pub mod pack;
+pub mod qa;
 pub mod schedule;
 mod shards;
 mod summary;
@@ -32,6 +33,7 @@ use indicatif::ProgressBar;
 use corpus::Corpus;
 use injection::{inject_step, plan_injections, tokenize_plan, StepPlan, Totals};
 use pack::Packer;
+use qa::{QaRows, QaSplit};
 use shards::{remove_if_present, ShardSink, MANIFEST};
 use summary::{injected_shares, previous_run, report_injected_share, Previous};
 pub use summary::{InjectedShare, Summary};
@@ -65,8 +67,23 @@ pub struct Options {
     /// last, and the first corpus document its rows did not touch.
     pub after: Option<PathBuf>,
     pub injection: Option<InjectOptions>,
+    /// Hold the corpus in memory and pack it pass after pass, each pass in a new order drawn
+    /// from `seed` (needs `steps`).
+    pub shuffle: bool,
+    /// Seeds the corpus passes' and the QA pairs' orders.
+    pub seed: u64,
+    pub qa: Option<QaOptions>,
     /// Rows per shard file, rounded down to whole steps (at least one step).
     pub shard_rows: usize,
+}
+
+/// Question–answer rows with loss masks in every step (QA finetuning, or mixed training).
+#[derive(Clone, Debug)]
+pub struct QaOptions {
+    pub path: PathBuf,
+    pub split: QaSplit,
+    /// Share of each step's rows that are QA rows (1 for finetuning on QA alone).
+    pub share: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -146,6 +163,7 @@ struct Stream<'a> {
 
 struct Packed {
     packer: Packer,
+    qa: Option<QaRows>,
     steps: u32,
     records: Vec<Injection>,
     totals: Totals,
@@ -157,6 +175,7 @@ fn pack_steps(
     options: &Options,
     stream: Stream,
     plans: Vec<StepPlan>,
+    mut qa: Option<QaRows>,
     progress: &ProgressBar,
     write: &mut dyn FnMut(Vec<ShardRow>) -> Result<()>,
 ) -> Result<Packed> {
@@ -172,14 +191,16 @@ fn pack_steps(
     let mut records = Vec::new();
     let mut totals = Totals::default();
     let mut steps = 0u32;
+    let qa_rows = qa_rows_per_step(options)?;
+    let corpus_rows = options.batch_size - qa_rows;
     while options.steps.is_none_or(|n| steps < n) {
-        while packer.rows_available() < options.batch_size {
+        while packer.rows_available() < corpus_rows {
             match corpus.next_chunk()? {
                 Some(documents) => packer.push(tokenizer.encode_documents(&documents)?),
                 None => break,
             }
         }
-        if packer.rows_available() < options.batch_size {
+        if packer.rows_available() < corpus_rows {
             if let Some(wanted) = options.steps {
                 bail!(
                     "{}: the corpus ran out after {} documents ({} tokens): {steps} of {wanted} steps of {} rows × {seq_len} tokens written; pass fewer --steps or a larger corpus",
@@ -192,7 +213,7 @@ fn pack_steps(
             break;
         }
         let step = start_step + steps;
-        let mut rows: Vec<ShardRow> = (0..options.batch_size)
+        let mut rows: Vec<ShardRow> = (0..corpus_rows)
             .map(|row| ShardRow {
                 step,
                 row: row as u32,
@@ -200,8 +221,23 @@ fn pack_steps(
                 source: "corpus".into(),
                 knowledge_ids: Vec::new(),
                 variants: Vec::new(),
+                loss_mask: Vec::new(),
             })
             .collect();
+        if let Some(qa) = qa.as_mut() {
+            rows.extend((corpus_rows..options.batch_size).map(|row| {
+                let (tokens, loss_mask) = qa.next_row();
+                ShardRow {
+                    step,
+                    row: row as u32,
+                    tokens,
+                    source: "qa".into(),
+                    knowledge_ids: Vec::new(),
+                    variants: Vec::new(),
+                    loss_mask,
+                }
+            }));
+        }
         if let Some(plan) = plans.next_if(|p| p.t == steps) {
             inject_step(step, &plan, seq_len, &mut rows, &mut records, &mut totals)?;
         }
@@ -225,10 +261,33 @@ fn pack_steps(
     }
     Ok(Packed {
         packer,
+        qa,
         steps,
         records,
         totals,
     })
+}
+
+/// QA rows in each step: `--qa-share` of the batch, at least one.
+fn qa_rows_per_step(options: &Options) -> Result<usize> {
+    let Some(qa) = &options.qa else {
+        return Ok(0);
+    };
+    if !(qa.share > 0.0 && qa.share <= 1.0) {
+        bail!(
+            "--qa-share is {}; expected a share of each step's rows above 0 and at most 1",
+            qa.share
+        );
+    }
+    let rows = (qa.share * options.batch_size as f64).round() as usize;
+    if rows == 0 {
+        bail!(
+            "--qa-share {} of {} rows rounds to no QA row per step; raise it or --batch-size",
+            qa.share,
+            options.batch_size
+        );
+    }
+    Ok(rows)
 }
 
 /// Runs the stage: writes the output folder and returns its summary. `progress` advances by one
@@ -257,7 +316,14 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
         .or(previous.as_ref().map(|p| p.next_document))
         .unwrap_or(0);
 
-    let mut corpus = Corpus::open(&options.corpus, first_document)?;
+    if (options.shuffle || options.qa.is_some()) && options.steps.is_none() {
+        bail!("--shuffle and --qa repeat their data without end: give --steps");
+    }
+    if options.qa.is_some() && options.injection.is_some() {
+        bail!("--qa and --inject do not combine: inject knowledge into corpus shards, and make QA shards in a run of their own");
+    }
+    let shuffle = options.shuffle.then_some(options.seed);
+    let mut corpus = Corpus::open(&options.corpus, first_document, shuffle)?;
     let knowledge = match &options.injection {
         Some(inject) => load_knowledge(&inject.knowledge)?,
         None => Vec::new(),
@@ -271,6 +337,19 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
     };
     let tokenizer = resolve_tokenizer(options, previous.as_ref(), &mut corpus, &knowledge)?;
     let plans = tokenize_plan(exposures, &tokenizer, options.batch_size, options.seq_len)?;
+    let qa = options
+        .qa
+        .as_ref()
+        .map(|qa| {
+            QaRows::load(
+                &qa.path,
+                qa.split,
+                &tokenizer,
+                options.seq_len,
+                options.seed,
+            )
+        })
+        .transpose()?;
 
     let shard_folder = options.out.join(SHARD_FOLDER);
     let mut sink = ShardSink::create(
@@ -305,7 +384,7 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
                 first_document,
                 start_step,
             };
-            pack_steps(options, stream, plans, progress, &mut send)
+            pack_steps(options, stream, plans, qa, progress, &mut send)
         };
         (
             packed,
@@ -315,6 +394,7 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
     let shard_files = shard_files?;
     let Packed {
         packer,
+        qa,
         steps,
         records,
         totals,
@@ -328,6 +408,7 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
         remove_if_present(&injections_path)?;
     }
     let rows = u64::from(steps) * options.batch_size as u64;
+    let qa_rows = qa.as_ref().map_or(0, QaRows::rows);
     let summary = Summary {
         corpus: corpus_name,
         first_document,
@@ -337,7 +418,11 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
         start_step,
         steps,
         rows,
-        corpus_tokens_packed: rows * seq_len as u64,
+        corpus_passes: corpus.passes(),
+        corpus_tokens_packed: (rows - qa_rows) * seq_len as u64,
+        qa_rows,
+        qa_pairs: qa.as_ref().map_or(0, |q| q.pairs() as u64),
+        qa_passes: qa.as_ref().map_or(0, QaRows::passes),
         dropped_corpus_tokens: totals.dropped,
         injected_rows: totals.injected_rows,
         injections: records.len() as u64,

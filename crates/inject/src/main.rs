@@ -1,9 +1,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use factlab_cli::Verbosity;
-use inject::{InjectOptions, Options};
+use inject::qa::QaSplit;
+use inject::{InjectOptions, Options, QaOptions};
 
 /// Tokenizer and training shards, with fictional knowledge injected at scheduled steps
 /// (Chang et al. 2024, §3).
@@ -34,7 +35,16 @@ use inject::{InjectOptions, Options};
 
   # the paper's schedule at Δ = 10 (its 120 paragraphs need ≈ 50k tokens of batch at t = 0)
   inject -c background.parquet -o runs/paper --after runs/pre --seq-len 2048 --batch-size 32 \\
-         --steps 1000 --inject knowledge.parquet --schedule pipelines/schedules/paper.toml --interval 10"
+         --steps 1000 --inject knowledge.parquet --schedule pipelines/schedules/paper.toml --interval 10
+
+  # biographies (gen-facts bios) seen many times, reshuffled every pass
+  inject -c bios.parquet -o runs/bios --shuffle --steps 3000 --seq-len 512 --batch-size 96 --vocab-size 4096
+
+  # QA finetuning on P_train pairs with the same tokenizer (loss on answers only)
+  inject -c bios.parquet -o runs/qa --tokenizer runs/bios/tokenizer.json --qa qa.parquet --steps 500 --batch-size 48
+
+  # mixed training: 8 of every 10 rows QA, the rest biographies
+  inject -c bios.parquet -o runs/mixed --shuffle --qa qa.parquet --qa-share 0.8 --steps 3000 --vocab-size 4096"
 )]
 struct Cli {
     /// Corpus: a Parquet file with a `text` column (`-` for stdin).
@@ -109,12 +119,46 @@ struct Cli {
     #[arg(long, value_name = "K", requires = "schedule")]
     max_per_step: Option<u32>,
 
+    /// Read the whole corpus into memory and pack it pass after pass, each pass in a new order
+    /// drawn from --seed (needs --steps). For a small corpus seen many times, such as the
+    /// biographies of `gen-facts bios`: no two passes alike, and a person's entries never packed
+    /// together because the file lists them together.
+    #[arg(long)]
+    shuffle: bool,
+
+    /// Question–answer Parquet (`gen-facts bios --qa`): fill --qa-share of every step's rows
+    /// with whole examples, `question Answer: value<|endoftext|>`, whose loss mask flags the
+    /// answer and its end-of-text only (QA finetuning, or mixed training with the corpus).
+    /// Pairs come in a new order drawn from --seed on every pass (needs --steps).
+    #[arg(long, value_name = "FILE", conflicts_with = "inject")]
+    qa: Option<PathBuf>,
+
+    /// Which people's pairs --qa takes (P_train pairs are finetuning data).
+    #[arg(long, value_enum, default_value_t = Split::Train, requires = "qa")]
+    qa_split: Split,
+
+    /// Share of each step's rows that are QA rows: 1 for QA finetuning; below 1 for mixed
+    /// training (the paper's QA_r = 0.8 is a 2:8 BIO:QA token ratio).
+    #[arg(long, value_name = "R", default_value_t = 1.0, requires = "qa")]
+    qa_share: f64,
+
+    /// Seeds --shuffle and --qa orders.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
     /// Rows per shard file (rounded down to whole steps, at least one step).
     #[arg(long, value_name = "N", default_value_t = 8192)]
     shard_rows: usize,
 
     #[command(flatten)]
     verbosity: Verbosity,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Split {
+    Train,
+    Test,
+    All,
 }
 
 fn main() -> Result<()> {
@@ -142,6 +186,17 @@ fn main() -> Result<()> {
                 interval: cli.interval,
                 max_per_step: cli.max_per_step,
             }),
+        shuffle: cli.shuffle,
+        seed: cli.seed,
+        qa: cli.qa.map(|path| QaOptions {
+            path,
+            split: match cli.qa_split {
+                Split::Train => QaSplit::Train,
+                Split::Test => QaSplit::Test,
+                Split::All => QaSplit::All,
+            },
+            share: cli.qa_share,
+        }),
         shard_rows: cli.shard_rows,
     };
     // Without --steps the length is unknown until the corpus ends; the bar then only counts.

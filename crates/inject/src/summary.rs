@@ -26,8 +26,19 @@ pub struct Summary {
     pub start_step: u32,
     pub steps: u32,
     pub rows: u64,
+    /// Passes begun over a `--shuffle`d corpus; 0 when it is streamed once in file order.
+    #[serde(default)]
+    pub corpus_passes: u64,
     /// Corpus tokens that were packed into rows, then (for injected rows) partly pushed out.
     pub corpus_tokens_packed: u64,
+    /// Rows of question–answer examples (`--qa`), the pairs they draw from, and passes begun
+    /// over those pairs.
+    #[serde(default)]
+    pub qa_rows: u64,
+    #[serde(default)]
+    pub qa_pairs: u64,
+    #[serde(default)]
+    pub qa_passes: u64,
     /// Corpus tokens pushed off the end of injected rows (the paper's mechanism drops them).
     pub dropped_corpus_tokens: u64,
     pub injected_rows: u64,

@@ -6,7 +6,9 @@
 pub mod cli;
 mod data;
 pub mod run;
+mod state;
 pub mod steps;
+mod update;
 
 pub use cli::Cli;
 pub use run::{RunConfig, Session, Start, TrainState};

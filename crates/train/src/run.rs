@@ -3,92 +3,24 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use candle_core::{Device, Tensor};
+use anyhow::{Context, Result};
+use candle_core::Device;
 use factlab_artifacts::{
     read_rows, write_rows, LogprobRow, Probe, ShardManifest, ShardRow, TrainLogRow,
 };
 use factlab_cli::Verbosity;
 use factlab_model::checkpoint::{self, step_folder_name};
-use factlab_model::{
-    encode_probes, global_norm, ids_tensor, score_probes, AdamW, AdamWConfig, EncodedProbe, Llama,
-    ModelConfig, Params,
-};
+use factlab_model::{encode_probes, score_probes, AdamW, EncodedProbe, Llama, Params};
 use factlab_rng::Rng;
-use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::data::ShardStream;
-use crate::steps::LrSchedule;
-
-pub const TRAIN_LOG_FILE: &str = "train-log.parquet";
-pub const LOGPROBS_FILE: &str = "logprobs.parquet";
-pub const CHECKPOINTS_DIR: &str = "checkpoints";
-pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-pub const STATE_FILE: &str = "state.json";
-const STATE_FORMAT: &str = "factlab-train-state/1";
-
-/// Everything that defines a run; stored in every checkpoint so `--resume` needs nothing else.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunConfig {
-    /// The shard folder's `manifest.json`.
-    pub shards: PathBuf,
-    pub out: PathBuf,
-    pub run_id: String,
-    pub model: ModelConfig,
-    pub seed: u64,
-    pub optimizer: AdamWConfig,
-    /// Global gradient-norm clip; 0 turns clipping off.
-    pub grad_clip: f64,
-    pub lr: LrSchedule,
-    /// Rows per forward/backward pass; gradients of the batch's micro-batches are summed so the
-    /// shards' batch is the optimizer batch.
-    pub micro_batch: usize,
-    /// The run stops when its step count reaches this.
-    pub end_step: u32,
-    pub save_every: Option<u32>,
-    pub save_at: Vec<u32>,
-    pub probes: Option<PathBuf>,
-    pub eval_at: Vec<u32>,
-    pub eval_batch: usize,
-    pub device: String,
-}
-
-/// `state.json` of a checkpoint: where every counter stands after `step` updates.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainState {
-    pub format: String,
-    /// Updates done, in the run's numbering (checkpoint `step-NNNNNN` holds this model).
-    pub step: u32,
-    /// Position in the learning-rate schedule (not reset by `--reset-step`).
-    pub schedule_step: u64,
-    /// The next shard step to train on.
-    pub data_step: u32,
-    pub tokens: u64,
-    pub optimizer_step: u64,
-    pub rng: [u64; 4],
-    pub config: RunConfig,
-}
-
-impl TrainState {
-    pub fn load(checkpoint: &Path) -> Result<Self> {
-        let path = checkpoint.join(STATE_FILE);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let state: TrainState =
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        if state.format != STATE_FORMAT {
-            bail!(
-                "{}: format `{}`; expected `{STATE_FORMAT}`",
-                path.display(),
-                state.format
-            );
-        }
-        Ok(state)
-    }
-}
+use crate::state::STATE_FORMAT;
+pub use crate::state::{
+    RunConfig, TrainState, CHECKPOINTS_DIR, LOGPROBS_FILE, OPTIMIZER_FILE, STATE_FILE,
+    TRAIN_LOG_FILE,
+};
+use crate::update;
 
 /// A run ready to train: model, optimizer and data positioned at `state`.
 pub struct Session {
@@ -332,38 +264,23 @@ impl Session {
         Ok(())
     }
 
-    /// Gradients of the batch mean loss, summed over micro-batches; clipped; one AdamW update.
+    /// One optimizer update on the batch (see [`update::gradient_step`]).
     fn train_step(&mut self, model: &Llama, rows: &[ShardRow], lr: f64) -> Result<(f64, f64)> {
-        let micro = self.state.config.micro_batch.max(1);
-        let mut total: Option<Vec<Tensor>> = None;
-        let mut loss_sum = 0.0;
-        for chunk in rows.chunks(micro) {
-            let tokens: Vec<Vec<u32>> = chunk.iter().map(|r| r.tokens.clone()).collect();
-            let weight = chunk.len() as f64 / rows.len() as f64;
-            let loss = (model.loss(&ids_tensor(&tokens, &self.device)?)? * weight)?;
-            loss_sum += f64::from(loss.to_scalar::<f32>()?);
-            let grads = self.params.gradients(&loss.backward()?)?;
-            total = Some(match total {
-                None => grads,
-                Some(sum) => sum
-                    .iter()
-                    .zip(&grads)
-                    .map(|(a, b)| a + b)
-                    .collect::<candle_core::Result<_>>()?,
-            });
-        }
-        let grads = total.context("empty batch")?;
-        let norm = global_norm(&grads)?;
-        let clip = self.state.config.grad_clip;
-        let grad_scale = if clip > 0.0 && norm > clip {
-            clip / (norm + 1e-6)
-        } else {
-            1.0
-        };
-        self.optimizer
-            .update(&self.params, &grads, grad_scale, lr)?;
+        let config = &self.state.config;
+        let (loss, norm) = update::gradient_step(
+            model,
+            &self.params,
+            &mut self.optimizer,
+            rows,
+            update::StepSettings {
+                micro_batch: config.micro_batch,
+                grad_clip: config.grad_clip,
+                lr,
+            },
+            &self.device,
+        )?;
         self.state.optimizer_step = self.optimizer.step;
-        Ok((loss_sum, norm))
+        Ok((loss, norm))
     }
 
     fn score(&mut self, scorer: &Llama, step: u32) -> Result<()> {

@@ -284,3 +284,45 @@ fn init_continues_or_resets_as_asked() {
         );
     }
 }
+
+/// A loss mask decides which predictions train: all flags set trains exactly as no mask; with
+/// only the first half flagged, the tokens after it (no flagged prediction's target or context)
+/// change nothing, to the last bit.
+#[test]
+fn loss_masks_train_on_the_flagged_tokens_only() {
+    let run = |name: &str, edit: &dyn Fn(&mut factlab_artifacts::ShardRow)| {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = common::write_shards_with(dir.path(), edit);
+        let out = dir.path().join(name);
+        train_with(&[
+            "--shards",
+            s(&manifest),
+            "--model",
+            s(&common::smoke_model()),
+            "--out",
+            s(&out),
+            "--steps",
+            "6",
+            "--micro-batch",
+            "3",
+        ]);
+        let log = log_key(read_rows::<TrainLogRow>(&out.join("train-log.parquet")).unwrap());
+        (final_weights(&out, 6), log)
+    };
+    let half = common::SEQ as usize / 2;
+    let plain = run("plain", &|_| {});
+    let all_flagged = run("all", &|row| row.loss_mask = vec![true; row.tokens.len()]);
+    assert_eq!(plain, all_flagged);
+    let first_half = |row: &mut factlab_artifacts::ShardRow| {
+        row.loss_mask = (0..row.tokens.len()).map(|i| i < half).collect();
+    };
+    let masked = run("masked", &first_half);
+    assert_ne!(masked.0, plain.0, "the mask changed what trains");
+    let scrambled = run("scrambled", &|row| {
+        first_half(row);
+        for (i, token) in row.tokens.iter_mut().enumerate().skip(half) {
+            *token = 2 + (i as u32 * 7) % common::WORDS;
+        }
+    });
+    assert_eq!(masked, scrambled, "unflagged tail tokens had an effect");
+}

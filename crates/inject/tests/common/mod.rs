@@ -113,6 +113,9 @@ pub fn options(corpus: &Path, out: &Path) -> Options {
         skip_documents: None,
         after: None,
         injection: None,
+        shuffle: false,
+        seed: 0,
+        qa: None,
         shard_rows: 12,
     }
 }

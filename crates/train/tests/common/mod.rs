@@ -20,6 +20,12 @@ fn word(i: u32) -> String {
 
 /// Writes tokenizer.json, two shard files and manifest.json into `dir`; returns the manifest.
 pub fn write_shards(dir: &Path) -> PathBuf {
+    write_shards_with(dir, |_| {})
+}
+
+/// [`write_shards`] with every row passed through `edit` (its row index in the file, counting
+/// from 0, is `step * BATCH + row`).
+pub fn write_shards_with(dir: &Path, edit: impl Fn(&mut ShardRow)) -> PathBuf {
     let mut vocab = serde_json::Map::new();
     vocab.insert("<|endoftext|>".into(), 0.into());
     vocab.insert("<unk>".into(), 1.into());
@@ -44,7 +50,12 @@ pub fn write_shards(dir: &Path) -> PathBuf {
                 source: "corpus".into(),
                 knowledge_ids: vec![],
                 variants: vec![],
+                loss_mask: Vec::new(),
             }
+        })
+        .map(|mut row| {
+            edit(&mut row);
+            row
         })
         .collect();
     let half = (STEPS / 2 * BATCH) as usize;
