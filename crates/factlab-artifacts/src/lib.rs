@@ -17,6 +17,7 @@ mod knowledge;
 mod logprobs;
 mod metrics;
 mod probes;
+mod probing;
 pub mod schema_text;
 mod shards;
 mod train_log;
@@ -30,8 +31,9 @@ pub use io::{
 };
 pub use knowledge::Knowledge;
 pub use logprobs::LogprobRow;
-pub use metrics::{DecayRow, EffectivityRow, RetentionRow, TrajectoryRow};
+pub use metrics::{DecayRow, EffectivityRow, LinearProbeRow, RetentionRow, TrajectoryRow};
 pub use probes::{Probe, ProbeKind};
+pub use probing::{read_hidden, Answer, ChoiceOption, HiddenState, HiddenWriter, OptionScore};
 pub use shards::{ShardFile, ShardManifest, ShardRow};
 pub use train_log::TrainLogRow;
 
@@ -67,6 +69,7 @@ pub fn artifact_schemas() -> Vec<(&'static str, Schema)> {
         (EffectivityRow::NAME, EffectivityRow::schema()),
         (RetentionRow::NAME, RetentionRow::schema()),
         (DecayRow::NAME, DecayRow::schema()),
+        (LinearProbeRow::NAME, LinearProbeRow::schema()),
         (TrajectoryRow::NAME, TrajectoryRow::schema()),
         (Knowledge::NAME, Knowledge::schema()),
         (Probe::NAME, Probe::schema()),
@@ -78,5 +81,9 @@ pub fn artifact_schemas() -> Vec<(&'static str, Schema)> {
         (Person::NAME, Person::schema()),
         (BioEntry::NAME, BioEntry::schema()),
         (QaPair::NAME, QaPair::schema()),
+        (Answer::NAME, Answer::schema()),
+        (HiddenState::NAME, HiddenState::schema(None)),
+        (ChoiceOption::NAME, ChoiceOption::schema()),
+        (OptionScore::NAME, OptionScore::schema()),
     ]
 }

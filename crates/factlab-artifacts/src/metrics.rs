@@ -70,3 +70,24 @@ flat_artifact! {
         probes: u32,
     }
 }
+
+flat_artifact! {
+    /// Accuracy of one linear probe (Physics of LMs 3.1 §6): a classifier on the frozen hidden
+    /// states of one layer at one position, predicting one attribute, trained on P_train people
+    /// and tested on P_test people.
+    LinearProbeRow = "linear-probe" {
+        layer: u32,
+        /// The hidden file's position label: the attribute whose value follows, `index:K` or
+        /// `name_end`.
+        position: String,
+        /// The attribute predicted; `birth_date` is predicted by its month.
+        task: String,
+        train_examples: u32,
+        test_examples: u32,
+        /// Distinct labels among the training examples.
+        classes: u32,
+        accuracy: f64,
+        /// Accuracy of always answering the training set's most common label.
+        baseline: f64,
+    }
+}

@@ -1,6 +1,8 @@
 //! The small type language used in `schemas/*.toml` and in error messages:
 //! `utf8`, `bool`, `uint32`, `uint64`, `int64`, `float32`, `float64`, `list<T>`,
 //! `fixed_size_list<T; N>` and `struct<name: T, ...>`. List items and struct fields are non-null.
+//! `fixed_size_list<T; *>` documents a list whose length is fixed within a file but chosen by
+//! the writer, such as a model's hidden size.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -65,6 +67,9 @@ impl SchemaFile {
     }
 }
 
+/// The length that stands for `*` in `fixed_size_list<T; *>`; no Arrow array has it.
+pub const ANY_LENGTH: i32 = -1;
+
 pub fn list_of(item: DataType) -> DataType {
     DataType::List(Arc::new(Field::new_list_field(item, false)))
 }
@@ -80,6 +85,9 @@ pub fn format_type(dt: &DataType) -> String {
         DataType::Float32 => "float32".into(),
         DataType::Float64 => "float64".into(),
         DataType::List(item) => format!("list<{}>", format_type(item.data_type())),
+        DataType::FixedSizeList(item, ANY_LENGTH) => {
+            format!("fixed_size_list<{}; *>", format_type(item.data_type()))
+        }
         DataType::FixedSizeList(item, n) => {
             format!("fixed_size_list<{}; {n}>", format_type(item.data_type()))
         }
@@ -162,10 +170,15 @@ impl TypeParser<'_> {
                 self.expect('<')?;
                 let item = self.parse()?;
                 self.expect(';')?;
-                let n: i32 = self
-                    .word()
-                    .parse()
-                    .map_err(|_| format!("bad list length in `{}`", self.text))?;
+                self.skip_space();
+                let n: i32 = if self.text[self.pos..].starts_with('*') {
+                    self.pos += 1;
+                    ANY_LENGTH
+                } else {
+                    self.word()
+                        .parse()
+                        .map_err(|_| format!("bad list length in `{}`", self.text))?
+                };
                 self.expect('>')?;
                 DataType::FixedSizeList(Arc::new(Field::new_list_field(item, false)), n)
             }
@@ -240,6 +253,7 @@ mod tests {
             "list<utf8>",
             "list<struct<subject: utf8, relation: utf8, object: utf8>>",
             "fixed_size_list<float32; 64>",
+            "fixed_size_list<float32; *>",
             "list<uint32>",
         ] {
             assert_eq!(format_type(&parse_type(text).unwrap()), text);

@@ -1,12 +1,13 @@
 //! The factlab language model: a small Llama-family decoder in candle, with everything `train`
 //! and `probe` share — config, seeded initialisation, a forward pass that can return every
-//! layer's hidden states, AdamW with saveable moments, Hugging Face compatible checkpoints and
-//! probe scoring.
+//! layer's hidden states, AdamW with saveable moments, Hugging Face compatible checkpoints,
+//! scoring of targets by log-probability and greedy generation.
 
 pub mod checkpoint;
 pub mod composed;
 mod config;
 mod error;
+mod generation;
 pub mod kernels;
 mod model;
 mod optim;
@@ -15,13 +16,17 @@ mod scoring;
 
 pub use config::{HfLlamaConfig, ModelConfig};
 pub use error::{ModelError, Result};
+pub use generation::{greedy_generate, GreedySettings};
 pub use kernels::Kernels;
 pub use model::{ids_tensor, Llama};
 pub use optim::{global_norm, AdamW, AdamWConfig};
 pub use params::{
     load_tensors, parameter_specs, save_tensors, BlockParams, ModelParams, ParamSpec, Params, Role,
 };
-pub use scoring::{encode_probes, score_probes, EncodedProbe, ProbeScore};
+pub use scoring::{
+    encode_continuation, encode_probes, score_probes, target_logprobs, Continuation, EncodedProbe,
+    ProbeScore,
+};
 
 /// Settings of the process that make CPU training markedly faster; call it first thing, before
 /// any tensor exists. Measured on the tiny model (`docs/performance.md`): about 1.4× together.

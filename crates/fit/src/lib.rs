@@ -16,6 +16,7 @@
 //! bootstrap and the decay fit are plain Rust over each probe's series.
 
 mod effectivity;
+mod linear_probe;
 mod report;
 mod retention;
 mod stats;
@@ -30,6 +31,9 @@ use factlab_artifacts::{
     RetentionRow, ShardManifest, TrajectoryRow,
 };
 
+pub use linear_probe::{
+    run_linear_probes, LinearProbeOptions, LINEAR_PROBE_FILE, LINEAR_PROBE_TABLE,
+};
 pub use report::summary;
 use tables::Schedules;
 

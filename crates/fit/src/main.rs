@@ -1,9 +1,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use factlab_cli::Verbosity;
-use fit::FitOptions;
+use fit::{FitOptions, LinearProbeOptions};
 
 /// Effectivity, retainability and decay constants (Chang et al. 2024 §4).
 ///
@@ -19,6 +20,7 @@ use fit::FitOptions;
 #[command(
     name = "fit",
     version,
+    args_conflicts_with_subcommands = true,
     after_help = "\
 Example:
   fit --logprobs results/early/logprobs.parquet results/late/logprobs.parquet \\
@@ -26,15 +28,62 @@ Example:
       --manifest results/shards-cont/shards/manifest.json --step-offset 250 -o results/fit
 
 Continuation shards made with `inject --after` start at the base run's last step + 1 (here 250)
-while `train --reset-step` counts t from 0; --step-offset puts the two on one numbering."
+while `train --reset-step` counts t from 0; --step-offset puts the two on one numbering.
+
+`fit linear-probe` fits linear probes on hidden states instead (Physics of LMs 3.1)."
 )]
 struct Cli {
-    /// logprobs.parquet files written by `train`.
-    #[arg(long, required = true, num_args = 1..)]
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    effectivity: EffectivityArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Linear probes on frozen hidden states (Allen-Zhu & Li, Physics of LMs 3.1 §6): for each
+    /// layer and position of `probe hidden`'s output and each attribute, a linear classifier
+    /// fitted on P_train people and scored on P_test people (the `split` of people.parquet).
+    /// Writes linear-probe.parquet and linear-probe.md (accuracy per position and attribute,
+    /// beside the majority baseline).
+    ///
+    /// Choices: the classifier is ridge regression onto one-hot labels in closed form (features
+    /// standardised on the training people, a bias, penalty --ridge), not the paper's softmax
+    /// probe trained by gradient descent with a rank-2 embedding update: no learning rate or
+    /// step count to choose, and the same bits on every run. birth_date is predicted by its
+    /// month (the paper probes its first token, the month); the other attributes as whole
+    /// values.
+    #[command(after_help = "\
+Examples:
+  probe hidden --checkpoint runs/bios/checkpoints/latest --tokenizer runs/bios/tokenizer.json \\
+      --bios bios.parquet -o hidden-p.parquet
+  fit linear-probe --hidden hidden-p.parquet --people people.parquet -o results/p-probe")]
+    LinearProbe {
+        /// hidden.parquet written by `probe hidden`.
+        #[arg(long)]
+        hidden: PathBuf,
+        /// people.parquet of the same `gen-facts bios` run (labels and splits).
+        #[arg(long)]
+        people: PathBuf,
+        /// Ridge penalty λ on standardised features.
+        #[arg(long, default_value_t = 0.01)]
+        ridge: f64,
+        /// Output folder.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        verbosity: Verbosity,
+    },
+}
+
+#[derive(Args)]
+struct EffectivityArgs {
+    /// logprobs.parquet files written by `train` (required).
+    #[arg(long, num_args = 1..)]
     logprobs: Vec<PathBuf>,
-    /// injections.parquet written by `inject`.
+    /// injections.parquet written by `inject` (required).
     #[arg(long)]
-    injections: PathBuf,
+    injections: Option<PathBuf>,
     /// Shard manifest of the continuation run: gives tokens per step for x-intercepts in tokens.
     #[arg(long, conflicts_with = "tokens_per_step")]
     manifest: Option<PathBuf>,
@@ -55,15 +104,51 @@ struct Cli {
     /// Subtracted from injection steps so they count like the logprobs' steps.
     #[arg(long, default_value_t = 0)]
     step_offset: u32,
-    /// Output folder.
+    /// Output folder (required).
     #[arg(short, long)]
-    output: PathBuf,
+    output: Option<PathBuf>,
     #[command(flatten)]
     verbosity: Verbosity,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::LinearProbe {
+        hidden,
+        people,
+        ridge,
+        output,
+        verbosity,
+    }) = cli.command
+    {
+        verbosity.init_logging();
+        let rows = fit::run_linear_probes(&LinearProbeOptions {
+            hidden,
+            people,
+            ridge,
+            output: output.clone(),
+        })?;
+        tracing::info!(
+            "{} probes written to {}",
+            rows.len(),
+            output.join(fit::LINEAR_PROBE_TABLE).display()
+        );
+        return Ok(());
+    }
+    let cli = cli.effectivity;
+    // Required without a subcommand only; clap's own check would also demand them of
+    // `fit linear-probe`.
+    let (Some(injections), Some(output), false) =
+        (cli.injections, cli.output, cli.logprobs.is_empty())
+    else {
+        Cli::command()
+            .error(
+                ErrorKind::MissingRequiredArgument,
+                "--logprobs, --injections and --output are required (or a subcommand: \
+                 linear-probe)",
+            )
+            .exit();
+    };
     cli.verbosity.init_logging();
     let tokens_per_step = match &cli.manifest {
         Some(path) => FitOptions::tokens_per_step_from(path)?,
@@ -71,14 +156,14 @@ fn main() -> Result<()> {
     };
     let options = FitOptions {
         logprobs: cli.logprobs,
-        injections: cli.injections,
+        injections,
         window: cli.window,
         iqr_factor: cli.iqr_factor,
         bootstrap: cli.bootstrap,
         seed: cli.seed,
         tokens_per_step,
         step_offset: cli.step_offset,
-        output: cli.output,
+        output,
     };
     let fitted = fit::run(&options)?;
     tracing::info!(

@@ -1,7 +1,9 @@
-//! `plot`: Chang et al. 2024 Figures 2–5 from `fit`'s tables, as PNG and SVG with a Markdown
+//! `plot`: Chang et al. 2024 Figures 2–5 from `fit`'s tables and the QA accuracy of Physics of
+//! LMs 3.1 from `probe`'s answers, as PNG and SVG with a Markdown
 //! table of the plotted numbers beside each figure. Text uses a bundled DejaVu Sans, so no system
 //! fonts are needed.
 
+mod bios_qa;
 mod canvas;
 mod fig3;
 mod figures;
@@ -13,6 +15,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use factlab_artifacts::{read_rows, Injection};
 
+pub use bios_qa::{BiosQa, VariantAccuracy};
 pub use canvas::{save, Figure};
 pub use fig3::{EffectivityPanel, Fig3};
 pub use figures::{scenario_order, Fig2, Fig4, Fig5};

@@ -4,11 +4,15 @@ use anyhow::bail;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use factlab_artifacts::{
-    read_rows, write_atomic, Artifact, DecayRow, EffectivityRow, RetentionRow, TrajectoryRow,
+    display_path, read_rows, write_atomic, Answer, Artifact, DecayRow, EffectivityRow,
+    RetentionRow, TrajectoryRow,
 };
 use factlab_cli::Verbosity;
 use plot::findings::{self, Metric, Seed};
-use plot::{check_runs, injection_steps, save, EffectivityPanel, Fig2, Fig3, Fig4, Fig5};
+use plot::{
+    check_runs, injection_steps, save, BiosQa, EffectivityPanel, Fig2, Fig3, Fig4, Fig5,
+    VariantAccuracy,
+};
 
 /// Figures of Chang et al. 2024 from `fit`'s tables: PREFIX.png, PREFIX.svg and PREFIX.md.
 #[derive(Parser)]
@@ -23,7 +27,9 @@ Examples:
   plot fig5 --retention fit-b12/retention.parquet fit-b48/retention.parquet \\
        --decay fit-b12/decay.parquet fit-b48/decay.parquet --runs batch-12,batch-48 -o results/fig5/fig5
   plot findings --effectivity s1/fit/effectivity.parquet s2/fit/effectivity.parquet \\
-       --decay s1/fit/decay.parquet s2/fit/decay.parquet -o results/findings.md"
+       --decay s1/fit/decay.parquet s2/fit/decay.parquet -o results/findings.md
+  plot bios-qa --answers single/answers.parquet multi5+permute/answers.parquet \\
+       --variants single,multi5+permute -o results/bios-qa/bios-qa"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -90,6 +96,18 @@ enum FigureCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Physics of LMs 3.1 Figure 3: QA exact-match accuracy per augmentation variant (groups)
+    /// and attribute (bars), from `probe generate`'s answers, one file per variant.
+    BiosQa {
+        /// answers.parquet of each variant.
+        #[arg(long, required = true, num_args = 1..)]
+        answers: Vec<PathBuf>,
+        /// The variants' names, comma-separated, in the same order.
+        #[arg(long, value_delimiter = ',', required = true)]
+        variants: Vec<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Verdicts on the paper's Figure 3 and Table 2 findings over one or more seeds, by the
     /// decision rule of docs/fidelity.md, as a Markdown file (no figure).
     Findings {
@@ -152,6 +170,29 @@ fn main() -> Result<()> {
                 });
             }
             save(&Fig3 { panels, rows }, &output)?;
+            output
+        }
+        FigureCommand::BiosQa {
+            answers,
+            variants,
+            output,
+        } => {
+            if answers.len() != variants.len() {
+                bail!(
+                    "{} --answers files but {} --variants names; give one name per file",
+                    answers.len(),
+                    variants.len()
+                );
+            }
+            let variants = answers
+                .iter()
+                .zip(&variants)
+                .map(|(path, variant)| {
+                    let rows: Vec<Answer> = read_rows(path)?;
+                    VariantAccuracy::from_answers(variant, &rows, &display_path(path))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            save(&BiosQa { variants }, &output)?;
             output
         }
         FigureCommand::Fig2 {

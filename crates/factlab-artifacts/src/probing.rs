@@ -1,0 +1,439 @@
+//! Artifacts of the `probe` stage: greedy answers to QA prompts, hidden states at chosen
+//! positions, and the log-likelihoods of multiple-choice options.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::file::reader::ChunkReader;
+
+use crate::columns::{uint32, utf8, Columns};
+use crate::flat::flat_artifact;
+use crate::schema_text::{canonical, format_type, ANY_LENGTH};
+use crate::{display_path, write_atomic, ArtifactError, Result};
+
+flat_artifact! {
+    /// One QA prompt answered by greedy decoding and scored by exact match.
+    #[derive(Eq)]
+    Answer = "answers" {
+        person_id: u32,
+        attribute: String,
+        split: String,
+        question: String,
+        answer: String,
+        /// The completion up to the first newline or end-of-text, trimmed.
+        generated: String,
+        /// 1 when `generated` equals `answer`, else 0.
+        exact_match: u32,
+        /// 1 when the first generated token is the first token of `" " + answer`, else 0.
+        first_token_match: u32,
+    }
+}
+
+flat_artifact! {
+    /// One option of a multiple-choice question: a completion to score after a prompt.
+    #[derive(Eq)]
+    ChoiceOption = "options" {
+        question_id: u32,
+        option_id: u32,
+        prompt: String,
+        /// Scored as written: a leading space, if the option needs one, is part of it.
+        completion: String,
+        /// 1 for a right option, else 0.
+        correct: u32,
+    }
+}
+
+flat_artifact! {
+    /// The log-likelihood of one option's completion given its prompt.
+    OptionScore = "option-scores" {
+        question_id: u32,
+        option_id: u32,
+        logprob_sum: f64,
+        logprob_mean: f64,
+        tokens: u32,
+        /// 1 for the option of its question with the highest `logprob_sum`, else 0.
+        chosen: u32,
+        correct: u32,
+    }
+}
+
+/// The residual stream of one layer at one token of one input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HiddenState {
+    pub person_id: u32,
+    /// The biography entry, or 0 for inputs that are not entries.
+    pub entry: u32,
+    /// What the position is: the attribute whose value follows it, `index:K` or `name_end`.
+    pub position: String,
+    /// Index of the token in the model's input, the leading end-of-text token being 0.
+    pub token_index: u32,
+    /// 0 after the embedding, L after block L.
+    pub layer: u32,
+    pub vector: Vec<f32>,
+}
+
+/// Hidden states are not an [`crate::Artifact`]: the length of `vector` is the model's hidden
+/// size, so a file's schema is known only when its first row is, while the artifact writer and
+/// reader fix the schema per row type.
+impl HiddenState {
+    pub const NAME: &'static str = "hidden";
+
+    /// The schema of a file whose vectors have `width` floats; `None` gives the documented form,
+    /// `fixed_size_list<float32; *>`.
+    pub fn schema(width: Option<usize>) -> Schema {
+        let length = width.map_or(ANY_LENGTH, |w| {
+            i32::try_from(w).expect("a hidden size fits an Arrow list length")
+        });
+        Schema::new(vec![
+            Field::new("person_id", DataType::UInt32, false),
+            Field::new("entry", DataType::UInt32, false),
+            Field::new("position", DataType::Utf8, false),
+            Field::new("token_index", DataType::UInt32, false),
+            Field::new("layer", DataType::UInt32, false),
+            Field::new("vector", vector_type(length), false),
+        ])
+    }
+
+    fn to_batch(rows: &[Self], schema: SchemaRef, width: usize) -> RecordBatch {
+        let values = Float32Array::from_iter_values(rows.iter().flat_map(|r| {
+            assert_eq!(
+                r.vector.len(),
+                width,
+                "every hidden state of a file has one length"
+            );
+            r.vector.iter().copied()
+        }));
+        let vectors = FixedSizeListArray::new(
+            Arc::new(Field::new_list_field(DataType::Float32, false)),
+            width as i32,
+            Arc::new(values),
+            None,
+        );
+        let columns: Vec<ArrayRef> = vec![
+            uint32(rows.iter().map(|r| r.person_id)),
+            uint32(rows.iter().map(|r| r.entry)),
+            utf8(rows.iter().map(|r| r.position.as_str())),
+            uint32(rows.iter().map(|r| r.token_index)),
+            uint32(rows.iter().map(|r| r.layer)),
+            Arc::new(vectors),
+        ];
+        RecordBatch::try_new(schema, columns).expect("columns match the hidden schema")
+    }
+
+    fn from_batch(batch: &RecordBatch, origin: &str) -> Result<Vec<Self>> {
+        let columns = Columns::new(batch, origin);
+        let person_ids = columns.uint32s("person_id")?;
+        let entries = columns.uint32s("entry")?;
+        let positions = columns.strings("position")?;
+        let token_indices = columns.uint32s("token_index")?;
+        let layers = columns.uint32s("layer")?;
+        let vectors = batch
+            .column_by_name("vector")
+            .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
+            .expect("the schema check found a fixed_size_list column");
+        let values = vectors
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .expect("the schema check found float32 items");
+        let width = vectors.value_length() as usize;
+        let start = |row: usize| vectors.value_offset_at(row);
+        if let Some(row) = (0..vectors.len()).find(|&row| {
+            vectors.is_null(row)
+                || values
+                    .nulls()
+                    .is_some_and(|n| (start(row)..start(row) + width).any(|i| n.is_null(i)))
+        }) {
+            return Err(ArtifactError::bad_value(
+                origin,
+                "vector",
+                row,
+                "has a null; expected a hidden state of floats",
+            ));
+        }
+        let values = values.values();
+        Ok((0..batch.num_rows())
+            .map(|row| HiddenState {
+                person_id: person_ids[row],
+                entry: entries[row],
+                position: positions[row].clone(),
+                token_index: token_indices[row],
+                layer: layers[row],
+                vector: values[start(row)..][..width].to_vec(),
+            })
+            .collect())
+    }
+}
+
+fn vector_type(length: i32) -> DataType {
+    DataType::FixedSizeList(
+        Arc::new(Field::new_list_field(DataType::Float32, false)),
+        length,
+    )
+}
+
+/// Writes hidden states of one length as a zstd Parquet file that appears only at `finish`
+/// (`-`: standard output). The file is assembled in memory and handed to [`write_atomic`]; a
+/// reader of hidden states holds them all in memory too.
+pub struct HiddenWriter {
+    writer: ArrowWriter<Vec<u8>>,
+    schema: SchemaRef,
+    width: usize,
+    path: std::path::PathBuf,
+}
+
+impl HiddenWriter {
+    pub fn create(path: &Path, width: usize) -> Result<Self> {
+        let schema = Arc::new(HiddenState::schema(Some(width)));
+        // The settings of every other artifact (see `ArtifactWriter`).
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid zstd level"),
+            ))
+            .set_max_row_group_row_count(Some(64 * 1024))
+            .set_dictionary_enabled(false)
+            .build();
+        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties)).map_err(
+            |source| ArtifactError::Parquet {
+                path: display_path(path),
+                source,
+            },
+        )?;
+        Ok(HiddenWriter {
+            writer,
+            schema,
+            width,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Panics if a vector's length is not the writer's width.
+    pub fn write(&mut self, rows: &[HiddenState]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch = HiddenState::to_batch(rows, self.schema.clone(), self.width);
+        self.writer
+            .write(&batch)
+            .map_err(|source| ArtifactError::Parquet {
+                path: display_path(&self.path),
+                source,
+            })
+    }
+
+    pub fn finish(self) -> Result<()> {
+        let bytes = self
+            .writer
+            .into_inner()
+            .map_err(|source| ArtifactError::Parquet {
+                path: display_path(&self.path),
+                source,
+            })?;
+        write_atomic(&self.path, &bytes)
+    }
+}
+
+/// Reads every hidden state of a file (`-` for stdin), whatever its vectors' length.
+pub fn read_hidden(path: &Path) -> Result<Vec<HiddenState>> {
+    if path.as_os_str() == "-" {
+        let origin = "<stdin>".to_string();
+        let mut buffer = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buffer)
+            .map_err(|source| ArtifactError::Io {
+                path: origin.clone(),
+                source,
+            })?;
+        read_hidden_from(Bytes::from(buffer), origin)
+    } else {
+        let origin = path.display().to_string();
+        let file = File::open(path).map_err(|source| ArtifactError::Io {
+            path: origin.clone(),
+            source,
+        })?;
+        read_hidden_from(file, origin)
+    }
+}
+
+/// The checks and conversions of `open_batches`, with the vector length taken from the file.
+fn read_hidden_from<R: ChunkReader + 'static>(
+    reader: R,
+    origin: String,
+) -> Result<Vec<HiddenState>> {
+    let parquet_error = |source| ArtifactError::Parquet {
+        path: origin.clone(),
+        source,
+    };
+    let metadata =
+        ArrowReaderMetadata::load(&reader, ArrowReaderOptions::new()).map_err(parquet_error)?;
+    let found = metadata.schema().clone();
+    let canonical_schema = Schema::new(
+        found
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_data_type(canonical(f.data_type())))
+            .collect::<Vec<_>>(),
+    );
+    let names = || {
+        let names: Vec<&str> = found.fields().iter().map(|f| f.name().as_str()).collect();
+        if names.is_empty() {
+            "no columns".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    let width = match canonical_schema
+        .field_with_name("vector")
+        .map(Field::data_type)
+    {
+        Ok(DataType::FixedSizeList(item, n))
+            if *item.data_type() == DataType::Float32 && *n > 0 =>
+        {
+            *n as usize
+        }
+        Ok(other) => {
+            return Err(ArtifactError::WrongType {
+                path: origin,
+                column: "vector".into(),
+                expected: format_type(&vector_type(ANY_LENGTH)),
+                found: format_type(other),
+            })
+        }
+        Err(_) => {
+            return Err(ArtifactError::MissingColumn {
+                path: origin,
+                column: "vector".into(),
+                expected: format_type(&vector_type(ANY_LENGTH)),
+                found: names(),
+            })
+        }
+    };
+    let mut roots = Vec::new();
+    for want in HiddenState::schema(Some(width)).fields() {
+        let Some((index, have)) = canonical_schema.column_with_name(want.name()) else {
+            return Err(ArtifactError::MissingColumn {
+                path: origin,
+                column: want.name().clone(),
+                expected: format_type(want.data_type()),
+                found: names(),
+            });
+        };
+        if format_type(have.data_type()) != format_type(want.data_type()) {
+            return Err(ArtifactError::WrongType {
+                path: origin,
+                column: want.name().clone(),
+                expected: format_type(want.data_type()),
+                found: format_type(found.field(index).data_type()),
+            });
+        }
+        roots.push(index);
+    }
+    let metadata = ArrowReaderMetadata::try_new(
+        metadata.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(Arc::new(canonical_schema)),
+    )
+    .map_err(parquet_error)?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, metadata);
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let batches = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(parquet_error)?;
+    let mut rows = Vec::new();
+    for batch in batches {
+        let batch = batch.map_err(|e| parquet_error(e.into()))?;
+        let offset = rows.len();
+        let chunk = HiddenState::from_batch(&batch, &origin).map_err(|e| match e {
+            ArtifactError::BadValue {
+                path,
+                column,
+                row,
+                message,
+            } => ArtifactError::BadValue {
+                path,
+                column,
+                row: row + offset,
+                message,
+            },
+            other => other,
+        })?;
+        rows.extend(chunk);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(person_id: u32, layer: u32, vector: Vec<f32>) -> HiddenState {
+        HiddenState {
+            person_id,
+            entry: 1,
+            position: "birth_city".into(),
+            token_index: 7,
+            layer,
+            vector,
+        }
+    }
+
+    #[test]
+    fn hidden_states_round_trip_with_the_file_width() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hidden.parquet");
+        let rows = vec![
+            state(3, 0, vec![0.5, -1.0, 2.25]),
+            state(4, 2, vec![f32::MIN_POSITIVE, 0.0, 1e9]),
+        ];
+        let mut writer = HiddenWriter::create(&path, 3).unwrap();
+        writer.write(&rows[..1]).unwrap();
+        writer.write(&rows[1..]).unwrap();
+        assert!(!path.exists(), "nothing is visible before finish");
+        writer.finish().unwrap();
+        assert_eq!(read_hidden(&path).unwrap(), rows);
+    }
+
+    #[test]
+    fn a_file_without_a_float_vector_column_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not-hidden.parquet");
+        crate::write_rows(
+            &path,
+            &[ChoiceOption {
+                question_id: 0,
+                option_id: 0,
+                prompt: "p".into(),
+                completion: "c".into(),
+                correct: 1,
+            }],
+        )
+        .unwrap();
+        let message = read_hidden(&path).unwrap_err().to_string();
+        assert!(
+            message.contains("not-hidden.parquet")
+                && message.contains("`vector`")
+                && message.contains("fixed_size_list<float32; *>"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_documented_schema_has_a_free_length() {
+        assert_eq!(
+            format_type(HiddenState::schema(None).field(5).data_type()),
+            "fixed_size_list<float32; *>"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Physics of LMs 3.1 Figure 3: exact-match QA accuracy per augmentation variant and attribute,
+//! from `probe generate`'s answers (one file per variant).
+
+use std::fmt::Write as _;
+
+use anyhow::{bail, Result};
+use factlab_artifacts::{Answer, ATTRIBUTES};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::canvas::{drawing, Figure, FONT};
+use crate::figures::legend;
+
+const ATTRIBUTE_COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// One variant's answers, reduced to accuracy per attribute.
+pub struct VariantAccuracy {
+    pub variant: String,
+    /// Exact-match share per attribute, in `ATTRIBUTES` order, and the answers counted.
+    pub accuracy: [f64; 6],
+    pub answers: [usize; 6],
+}
+
+impl VariantAccuracy {
+    /// `origin` names the file in errors.
+    pub fn from_answers(variant: &str, answers: &[Answer], origin: &str) -> Result<Self> {
+        let mut right = [0usize; 6];
+        let mut total = [0usize; 6];
+        for answer in answers {
+            let Some(index) = ATTRIBUTES.iter().position(|a| *a == answer.attribute) else {
+                bail!(
+                    "{origin}: attribute `{}`; expected one of {ATTRIBUTES:?}",
+                    answer.attribute
+                );
+            };
+            total[index] += 1;
+            right[index] += answer.exact_match as usize;
+        }
+        if total.contains(&0) {
+            bail!("{origin}: some attribute has no answers; expected all six ({ATTRIBUTES:?})");
+        }
+        Ok(VariantAccuracy {
+            variant: variant.to_string(),
+            accuracy: std::array::from_fn(|i| right[i] as f64 / total[i] as f64),
+            answers: total,
+        })
+    }
+
+    fn mean(&self) -> f64 {
+        self.accuracy.iter().sum::<f64>() / 6.0
+    }
+}
+
+pub struct BiosQa {
+    pub variants: Vec<VariantAccuracy>,
+}
+
+impl Figure for BiosQa {
+    fn size(&self) -> (u32, u32) {
+        (260 + 90 * self.variants.len() as u32, 520)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        let count = self.variants.len();
+        let mut chart = ChartBuilder::on(area)
+            .caption("QA accuracy on P_test people (exact match)", (FONT, 20))
+            .margin(12)
+            .x_label_area_size(70)
+            .y_label_area_size(55)
+            .build_cartesian_2d(-0.5..count as f64 - 0.5, 0.0..118.0)
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(count)
+            .x_label_formatter(&|x| {
+                let nearest = x.round();
+                match self.variants.get(nearest as usize) {
+                    Some(v) if (x - nearest).abs() < 1e-6 && nearest >= 0.0 => {
+                        v.variant.replace('+', "+\n")
+                    }
+                    _ => String::new(),
+                }
+            })
+            .y_desc("accuracy (%)")
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 14))
+            .draw()
+            .map_err(drawing)?;
+        let width = 0.8 / ATTRIBUTES.len() as f64;
+        for (a, attribute) in ATTRIBUTES.iter().enumerate() {
+            let colour = ATTRIBUTE_COLOURS[a];
+            let bars = self.variants.iter().enumerate().map(|(v, variant)| {
+                let x0 = v as f64 - 0.4 + a as f64 * width;
+                Rectangle::new(
+                    [(x0, 0.0), (x0 + width * 0.9, 100.0 * variant.accuracy[a])],
+                    colour.filled(),
+                )
+            });
+            chart
+                .draw_series(bars)
+                .map_err(drawing)?
+                .label(attribute.replace('_', " "))
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
+                });
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    }
+
+    fn table(&self) -> String {
+        let mut text = String::from(
+            "# QA accuracy per knowledge augmentation (Physics of LMs 3.1, Figure 3)\n\n\
+             Exact match (%) of greedy answers to the questions about P_test people, after \
+             pretraining on the variant's biographies and finetuning on P_train's QA.\n\n",
+        );
+        let _ = writeln!(
+            text,
+            "| variant | {} | mean | answers |\n|---|{}---:|---:|",
+            ATTRIBUTES.join(" | "),
+            "---:|".repeat(ATTRIBUTES.len())
+        );
+        for variant in &self.variants {
+            let cells: Vec<String> = variant
+                .accuracy
+                .iter()
+                .map(|a| format!("{:.1}", 100.0 * a))
+                .collect();
+            let _ = writeln!(
+                text,
+                "| {} | {} | {:.1} | {} |",
+                variant.variant,
+                cells.join(" | "),
+                100.0 * variant.mean(),
+                variant.answers.iter().sum::<usize>()
+            );
+        }
+        text
+    }
+}

@@ -1,0 +1,243 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use factlab_cli::Verbosity;
+use probe::{
+    GenerateOptions, HiddenInput, HiddenOptions, LayerSpec, PositionSpec, ScoreOptions, Split,
+};
+
+/// Read what a trained model knows: QA answers, hidden states, option likelihoods.
+#[derive(Parser)]
+#[command(
+    name = "probe",
+    version,
+    about,
+    after_help = "\
+Every input starts with the end-of-text token, as every training document does.
+
+Examples:
+  probe generate --checkpoint runs/bios --tokenizer data/tokenizer.json --qa qa.parquet -o answers.parquet --table qa.md
+  probe hidden --checkpoint runs/bios --tokenizer data/tokenizer.json --bios bios.parquet --layers 0,last -o hidden.parquet
+  probe hidden --checkpoint runs/bios --tokenizer data/tokenizer.json --people people.parquet -o q-hidden.parquet
+  probe score --checkpoint runs/bios/checkpoints/step-002000 --tokenizer data/tokenizer.json --options options.parquet -o scores.parquet"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Checkpoint folder (…/checkpoints/step-NNNNNN), or a run folder or its checkpoints/
+    /// folder for the latest checkpoint.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+    /// The tokenizer.json the model was trained with (inject's OUT/tokenizer.json).
+    #[arg(long, value_name = "FILE")]
+    tokenizer: PathBuf,
+    /// cpu, cuda or cuda:N (cuda needs a build with the cuda feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Inputs per forward pass.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Greedy answers to QA prompts (`question + " Answer:"`), scored by exact match of the
+    /// whole attribute (Allen-Zhu & Li, Physics of LMs 3.1 §4), with first-token accuracy.
+    ///
+    /// Generation stops at end-of-text, at a token holding a newline, or after
+    /// --max-new-tokens; the answer is the text before the first newline, trimmed. Prints the
+    /// accuracy per attribute on stderr.
+    #[command(after_help = "\
+Examples:
+  probe generate --checkpoint runs/bios --tokenizer data/tokenizer.json --qa qa.parquet -o answers.parquet
+  probe generate --checkpoint runs/bios/checkpoints/step-001000 --tokenizer data/tokenizer.json \\
+        --qa qa.parquet --split train --table results/qa-train.md -o - > answers-train.parquet")]
+    Generate {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// QA pairs (qa.parquet from `gen-facts bios`; `-` for stdin).
+        #[arg(long, value_name = "FILE")]
+        qa: PathBuf,
+        /// Whose questions: P_test, P_train or everyone.
+        #[arg(long, value_enum, default_value_t = Split::Test)]
+        split: Split,
+        #[arg(long, default_value_t = 32)]
+        max_new_tokens: usize,
+        /// Answers Parquet to write (`-` for stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Also write the accuracy table as Markdown here.
+        #[arg(long, value_name = "FILE.md")]
+        table: Option<PathBuf>,
+    },
+    /// Hidden states (the residual stream before the final norm) of chosen layers at chosen
+    /// tokens, for linear probes (Allen-Zhu & Li, Physics of LMs 3.1 §6).
+    ///
+    /// With --bios (P-probing) the input is the end-of-text token and the entry's text, read by
+    /// default at the six tokens just before each attribute value (the token whose next-token
+    /// prediction is the value's first token). With --people (Q-probing) the input is
+    /// end-of-text, the full name and end-of-text again, read at the last token
+    /// (`name_end`).
+    #[command(after_help = "\
+Examples:
+  probe hidden --checkpoint runs/bios --tokenizer data/tokenizer.json --bios bios.parquet -o hidden.parquet
+  probe hidden --checkpoint runs/bios --tokenizer data/tokenizer.json --bios bios.parquet --limit 2000 \\
+        --positions attributes,index:1 --layers 0,4,last -o hidden.parquet
+  probe hidden --checkpoint runs/bios --tokenizer data/tokenizer.json --people people.parquet -o q-hidden.parquet")]
+    Hidden {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Biography entries (bios.parquet; `-` for stdin): P-probing.
+        #[arg(long, value_name = "FILE", required_unless_present = "people")]
+        bios: Option<PathBuf>,
+        /// People (people.parquet; `-` for stdin): Q-probing on the full name.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["bios", "positions"])]
+        people: Option<PathBuf>,
+        /// With --bios, the tokens to read: `attributes` (the token before each attribute
+        /// value) and/or `index:K` (token K, the leading end-of-text token being 0),
+        /// comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "attributes")]
+        positions: Vec<PositionSpec>,
+        /// Only the first N rows of the input.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Layers, comma-separated: 0 is the embedding's output, L the output of block L,
+        /// `last` the final block's.
+        #[arg(long, value_delimiter = ',', default_value = "last")]
+        layers: Vec<LayerSpec>,
+        /// Hidden states Parquet to write (`-` for stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// The log-likelihood of the options of multiple-choice questions: each option's
+    /// completion after its prompt (tokenized separately, after the end-of-text token); the
+    /// option with the highest sum is its question's choice (ties: the first in the file).
+    #[command(after_help = "\
+The options file has columns question_id, option_id, prompt, completion (scored as written, a
+leading space included) and correct (0 or 1); see schemas/options.toml.
+
+Examples:
+  probe score --checkpoint runs/bios --tokenizer data/tokenizer.json --options options.parquet -o scores.parquet")]
+    Score {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Options Parquet (`-` for stdin).
+        #[arg(long, value_name = "FILE")]
+        options: PathBuf,
+        /// Option scores Parquet to write (`-` for stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    factlab_model::prepare_cpu_runtime();
+    let cli = Cli::parse();
+    cli.verbosity.init_logging();
+    match cli.command {
+        Command::Generate {
+            model,
+            qa,
+            split,
+            max_new_tokens,
+            output,
+            table,
+        } => {
+            let bar = cli.verbosity.progress(0, "questions");
+            let summary = probe::generate(
+                &GenerateOptions {
+                    checkpoint: model.checkpoint,
+                    tokenizer: model.tokenizer,
+                    device: model.device,
+                    qa,
+                    split,
+                    max_new_tokens,
+                    batch_size: model.batch_size,
+                    output,
+                    table,
+                },
+                &bar,
+            )?;
+            bar.finish_and_clear();
+            if !cli.verbosity.quiet {
+                eprint!("\n{}\n", summary.table);
+            }
+            tracing::info!(
+                "answered {} questions, {} exactly",
+                summary.questions,
+                summary.exact_matches
+            );
+        }
+        Command::Hidden {
+            model,
+            bios,
+            people,
+            positions,
+            limit,
+            layers,
+            output,
+        } => {
+            let input = match (bios, people) {
+                (Some(path), None) => HiddenInput::Bios { path, positions },
+                (None, Some(path)) => HiddenInput::People { path },
+                _ => unreachable!("clap requires exactly one of --bios and --people"),
+            };
+            let bar = cli.verbosity.progress(0, "inputs");
+            let summary = probe::hidden(
+                &HiddenOptions {
+                    checkpoint: model.checkpoint,
+                    tokenizer: model.tokenizer,
+                    device: model.device,
+                    input,
+                    limit,
+                    layers,
+                    batch_size: model.batch_size,
+                    output,
+                },
+                &bar,
+            )?;
+            bar.finish_and_clear();
+            tracing::info!(
+                "wrote {} hidden states of {} floats ({} inputs, layers {:?})",
+                summary.rows,
+                summary.width,
+                summary.inputs,
+                summary.layers
+            );
+        }
+        Command::Score {
+            model,
+            options,
+            output,
+        } => {
+            let bar = cli.verbosity.progress(0, "options");
+            let summary = probe::score(
+                &ScoreOptions {
+                    checkpoint: model.checkpoint,
+                    tokenizer: model.tokenizer,
+                    device: model.device,
+                    options,
+                    batch_size: model.batch_size,
+                    output,
+                },
+                &bar,
+            )?;
+            bar.finish_and_clear();
+            tracing::info!(
+                "scored {} options of {} questions; the chosen option is correct for {} ({:.1} %)",
+                summary.options,
+                summary.questions,
+                summary.right,
+                100.0 * summary.right as f64 / summary.questions.max(1) as f64
+            );
+        }
+    }
+    Ok(())
+}
