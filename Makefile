@@ -5,6 +5,8 @@
 #   make reproduce-fig3 KNOWLEDGE=fictional_knowledge.json   the public Fictional Knowledge release
 #   make reproduce-fig3 CORPUS=my-text.parquet               your corpus (any Parquet with `text`)
 #   make reproduce-fig3 PRESET=name PRESET_FILE=path.toml    a preset file kept elsewhere
+#   make reproduce-bios-qa PRESET=tiny       Physics of LMs 3.1: QA accuracy per augmentation
+#   make reproduce-bios-probing PRESET=tiny  its P- and Q-probes (pipelines/bios.mk)
 #
 # Intermediate files live under $(RESULTS)/work/$(PRESET)/ and each is rebuilt only when what it
 # is made from changed; figures go to $(RESULTS)/<target>/.
@@ -32,11 +34,11 @@ THREADS ?= $(shell echo $$(( $(CORES) / $(JOBS) > 0 ? $(CORES) / $(JOBS) : 1 )))
 KNOWLEDGE ?=
 CORPUS ?=
 
-STAGES := gen-facts inject train fit plot preset
+STAGES := gen-facts inject train probe fit plot preset
 BINARIES := $(addprefix $(BIN)/,$(STAGES))
 
 .SECONDARY:
-.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 reproduce-mid FORCE
+.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 reproduce-mid reproduce-bios-qa reproduce-bios-probing FORCE
 
 ## build: every stage binary (dependencies optimised, see Cargo.toml's dev profile)
 build:
@@ -81,7 +83,11 @@ endif
 FORCE:
 
 # ----------------------------------------------------------------------------- reproduce-*
-ifneq ($(filter reproduce-%,$(MAKECMDGOALS)),)
+step6 = $(shell printf '%06d' $(1))
+comma := ,
+space := $(subst ,, )
+
+ifneq ($(filter-out reproduce-bios-%,$(filter reproduce-%,$(MAKECMDGOALS))),)
 MAKEFLAGS += -j$(JOBS) --output-sync=line
 RUN_TRAIN := RAYON_NUM_THREADS=$(THREADS) $(BIN)/train
 W := $(RESULTS)/work/$(PRESET)
@@ -94,9 +100,6 @@ $(W)/preset.mk: $(PRESET_FILE) $(BIN)/preset
 	$(BIN)/preset $< > $@.tmp && mv $@.tmp $@
 include $(W)/preset.mk
 
-step6 = $(shell printf '%06d' $(1))
-comma := ,
-space := $(subst ,, )
 # Runs of Figure 3: the small model from its early, mid and late checkpoints, and the large one
 # from mid (a run is SIZE-STAGE).
 RUNS := small-early small-mid small-late large-mid
@@ -216,3 +219,5 @@ reproduce-fig5: $(RESULTS)/fig5/fig5.png
 reproduce-table2: $(FIT)
 	@sed -n '/^# Decay constants/,$$p' $(W)/fit/fit.md
 endif
+
+include pipelines/bios.mk

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::Schema;
+use arrow_schema::{DataType, Schema};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
@@ -18,7 +18,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use tempfile::NamedTempFile;
 
-use crate::schema_text::{canonical, format_type};
+use crate::schema_text::{canonical, format_type, ANY_LENGTH};
 use crate::{Artifact, ArtifactError, Result};
 
 const ROWS_PER_WRITE: usize = 8192;
@@ -275,7 +275,7 @@ fn build_reader<R: parquet::file::reader::ChunkReader + 'static>(
                 },
             });
         };
-        if format_type(have.data_type()) != format_type(want.data_type()) {
+        if !type_matches(have.data_type(), want.data_type()) {
             return Err(ArtifactError::WrongType {
                 path: origin,
                 column: want.name().clone(),
@@ -300,15 +300,36 @@ fn build_reader<R: parquet::file::reader::ChunkReader + 'static>(
     Ok(BatchReader { inner, origin })
 }
 
+/// Whether a file's column type is the one wanted; `fixed_size_list<T; *>` (a length of
+/// [`ANY_LENGTH`]) wants a fixed-size list of T of any length.
+fn type_matches(have: &DataType, want: &DataType) -> bool {
+    match (have, want) {
+        (DataType::FixedSizeList(have_item, n), DataType::FixedSizeList(want_item, ANY_LENGTH)) => {
+            *n > 0 && format_type(have_item.data_type()) == format_type(want_item.data_type())
+        }
+        _ => format_type(have) == format_type(want),
+    }
+}
+
 /// Reads every row of an artifact file (`-` for stdin).
 pub fn read_rows<T: Artifact>(path: &Path) -> Result<Vec<T>> {
-    let reader = open_batches(path, &T::schema())?;
+    read_converted(path, &T::schema(), T::from_batch)
+}
+
+/// Every row of a file whose columns `expected` names, converted batch by batch; a bad value's
+/// row is counted from the start of the file.
+pub(crate) fn read_converted<T>(
+    path: &Path,
+    expected: &Schema,
+    convert: impl Fn(&RecordBatch, &str) -> Result<Vec<T>>,
+) -> Result<Vec<T>> {
+    let reader = open_batches(path, expected)?;
     let origin = reader.origin().to_string();
     let mut rows = Vec::new();
     for batch in reader {
         let batch = batch?;
         let offset = rows.len();
-        let chunk = T::from_batch(&batch, &origin).map_err(|e| match e {
+        let chunk = convert(&batch, &origin).map_err(|e| match e {
             ArtifactError::BadValue {
                 path,
                 column,

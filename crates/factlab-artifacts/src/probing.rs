@@ -1,25 +1,19 @@
 //! Artifacts of the `probe` stage: greedy answers to QA prompts, hidden states at chosen
 //! positions, and the log-likelihoods of multiple-choice options.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use bytes::Bytes;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
-use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use parquet::file::reader::ChunkReader;
 
 use crate::columns::{uint32, utf8, Columns};
 use crate::flat::flat_artifact;
-use crate::schema_text::{canonical, format_type, ANY_LENGTH};
+use crate::io::read_converted;
+use crate::schema_text::ANY_LENGTH;
 use crate::{display_path, write_atomic, ArtifactError, Result};
 
 flat_artifact! {
@@ -246,132 +240,7 @@ impl HiddenWriter {
 
 /// Reads every hidden state of a file (`-` for stdin), whatever its vectors' length.
 pub fn read_hidden(path: &Path) -> Result<Vec<HiddenState>> {
-    if path.as_os_str() == "-" {
-        let origin = "<stdin>".to_string();
-        let mut buffer = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buffer)
-            .map_err(|source| ArtifactError::Io {
-                path: origin.clone(),
-                source,
-            })?;
-        read_hidden_from(Bytes::from(buffer), origin)
-    } else {
-        let origin = path.display().to_string();
-        let file = File::open(path).map_err(|source| ArtifactError::Io {
-            path: origin.clone(),
-            source,
-        })?;
-        read_hidden_from(file, origin)
-    }
-}
-
-/// The checks and conversions of `open_batches`, with the vector length taken from the file.
-fn read_hidden_from<R: ChunkReader + 'static>(
-    reader: R,
-    origin: String,
-) -> Result<Vec<HiddenState>> {
-    let parquet_error = |source| ArtifactError::Parquet {
-        path: origin.clone(),
-        source,
-    };
-    let metadata =
-        ArrowReaderMetadata::load(&reader, ArrowReaderOptions::new()).map_err(parquet_error)?;
-    let found = metadata.schema().clone();
-    let canonical_schema = Schema::new(
-        found
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_data_type(canonical(f.data_type())))
-            .collect::<Vec<_>>(),
-    );
-    let names = || {
-        let names: Vec<&str> = found.fields().iter().map(|f| f.name().as_str()).collect();
-        if names.is_empty() {
-            "no columns".to_string()
-        } else {
-            names.join(", ")
-        }
-    };
-    let width = match canonical_schema
-        .field_with_name("vector")
-        .map(Field::data_type)
-    {
-        Ok(DataType::FixedSizeList(item, n))
-            if *item.data_type() == DataType::Float32 && *n > 0 =>
-        {
-            *n as usize
-        }
-        Ok(other) => {
-            return Err(ArtifactError::WrongType {
-                path: origin,
-                column: "vector".into(),
-                expected: format_type(&vector_type(ANY_LENGTH)),
-                found: format_type(other),
-            })
-        }
-        Err(_) => {
-            return Err(ArtifactError::MissingColumn {
-                path: origin,
-                column: "vector".into(),
-                expected: format_type(&vector_type(ANY_LENGTH)),
-                found: names(),
-            })
-        }
-    };
-    let mut roots = Vec::new();
-    for want in HiddenState::schema(Some(width)).fields() {
-        let Some((index, have)) = canonical_schema.column_with_name(want.name()) else {
-            return Err(ArtifactError::MissingColumn {
-                path: origin,
-                column: want.name().clone(),
-                expected: format_type(want.data_type()),
-                found: names(),
-            });
-        };
-        if format_type(have.data_type()) != format_type(want.data_type()) {
-            return Err(ArtifactError::WrongType {
-                path: origin,
-                column: want.name().clone(),
-                expected: format_type(want.data_type()),
-                found: format_type(found.field(index).data_type()),
-            });
-        }
-        roots.push(index);
-    }
-    let metadata = ArrowReaderMetadata::try_new(
-        metadata.metadata().clone(),
-        ArrowReaderOptions::new().with_schema(Arc::new(canonical_schema)),
-    )
-    .map_err(parquet_error)?;
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, metadata);
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let batches = builder
-        .with_projection(mask)
-        .with_batch_size(8192)
-        .build()
-        .map_err(parquet_error)?;
-    let mut rows = Vec::new();
-    for batch in batches {
-        let batch = batch.map_err(|e| parquet_error(e.into()))?;
-        let offset = rows.len();
-        let chunk = HiddenState::from_batch(&batch, &origin).map_err(|e| match e {
-            ArtifactError::BadValue {
-                path,
-                column,
-                row,
-                message,
-            } => ArtifactError::BadValue {
-                path,
-                column,
-                row: row + offset,
-                message,
-            },
-            other => other,
-        })?;
-        rows.extend(chunk);
-    }
-    Ok(rows)
+    read_converted(path, &HiddenState::schema(None), HiddenState::from_batch)
 }
 
 #[cfg(test)]
@@ -409,17 +278,27 @@ mod tests {
     fn a_file_without_a_float_vector_column_is_named_in_the_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("not-hidden.parquet");
-        crate::write_rows(
-            &path,
-            &[ChoiceOption {
-                question_id: 0,
-                option_id: 0,
-                prompt: "p".into(),
-                completion: "c".into(),
-                correct: 1,
-            }],
-        )
-        .unwrap();
+        // Every column of a hidden file, but the vector is text.
+        let mut fields: Vec<Field> = HiddenState::schema(Some(1))
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[5] = Field::new("vector", DataType::Utf8, false);
+        let columns: Vec<ArrayRef> = vec![
+            uint32([1].into_iter()),
+            uint32([0].into_iter()),
+            utf8(["name_end"].into_iter()),
+            uint32([2].into_iter()),
+            uint32([1].into_iter()),
+            utf8(["0.5"].into_iter()),
+        ];
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
+                .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
         let message = read_hidden(&path).unwrap_err().to_string();
         assert!(
             message.contains("not-hidden.parquet")
@@ -427,12 +306,18 @@ mod tests {
                 && message.contains("fixed_size_list<float32; *>"),
             "{message}"
         );
+        // A hidden file of any width is accepted.
+        let wide = dir.path().join("wide.parquet");
+        let mut writer = HiddenWriter::create(&wide, 5).unwrap();
+        writer.write(&[state(1, 1, vec![1.0; 5])]).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(read_hidden(&wide).unwrap()[0].vector.len(), 5);
     }
 
     #[test]
     fn the_documented_schema_has_a_free_length() {
         assert_eq!(
-            format_type(HiddenState::schema(None).field(5).data_type()),
+            crate::schema_text::format_type(HiddenState::schema(None).field(5).data_type()),
             "fixed_size_list<float32; *>"
         );
     }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use factlab_artifacts::{
-    read_rows, DecayRow, EffectivityRow, Knowledge, LogprobRow, Probe, ProbeKind,
+    read_rows, Answer, DecayRow, EffectivityRow, Knowledge, LinearProbeRow, LogprobRow, Person,
+    Probe, ProbeKind,
 };
 
 fn workspace_root() -> PathBuf {
@@ -189,4 +190,45 @@ fn smoke_preset_runs_the_whole_chain() {
     );
     let rows = markdown_rows(&imported.path().join("fig3/fig3.md"));
     assert_eq!(rows.len(), (3 + 2) * 9);
+}
+
+/// The biography targets as a user runs them: `make reproduce-bios-qa reproduce-bios-probing`
+/// with the bios-smoke preset, through gen-facts, inject (shuffled passes, then QA rows), train
+/// (pretraining, then finetuning), probe (answers, hidden states), fit linear-probe and plot.
+#[test]
+fn bios_smoke_preset_runs_the_biography_chain() {
+    let results = tempfile::tempdir().unwrap();
+    let targets = ["reproduce-bios-qa", "reproduce-bios-probing"].map(String::from);
+    let output = make(results.path(), &targets);
+    assert!(
+        output.status.success(),
+        "make failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let work = results.path().join("work/bios-smoke");
+    for variant in ["single", "multi2+permute"] {
+        let people: Vec<Person> = read_rows(&work.join(variant).join("people.parquet")).unwrap();
+        let test_people = people.iter().filter(|p| p.split == "test").count();
+        let answers: Vec<Answer> = read_rows(&work.join(variant).join("answers.parquet")).unwrap();
+        assert_eq!(answers.len(), test_people * 6, "{variant}");
+        assert!(answers.iter().all(|a| a.split == "test"));
+        let probes: Vec<LinearProbeRow> =
+            read_rows(&work.join(variant).join("p-probe/linear-probe.parquet")).unwrap();
+        assert_eq!(probes.len(), 6 * 6, "{variant}: positions × attributes");
+    }
+    let table = std::fs::read_to_string(results.path().join("bios-qa/bios-qa.md")).unwrap();
+    assert!(
+        table.contains("| single |") && table.contains("| multi2+permute |"),
+        "{table}"
+    );
+    assert!(results.path().join("bios-qa/bios-qa.png").is_file());
+    let probing = std::fs::read_to_string(results.path().join("bios-probing/probing.md")).unwrap();
+    for heading in [
+        "# single: P-probing",
+        "# multi2+permute: Q-probing",
+        "| name_end |",
+    ] {
+        assert!(probing.contains(heading), "{probing}");
+    }
 }

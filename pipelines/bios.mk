@@ -1,0 +1,90 @@
+# Physics of LMs 3.1 (Allen-Zhu & Li) in miniature, included by the Makefile:
+#
+#   make reproduce-bios-qa PRESET=tiny        QA accuracy per augmentation variant (pretrain on the
+#                                             variant's biographies, finetune on P_train QA, answer
+#                                             P_test questions)
+#   make reproduce-bios-probing PRESET=tiny   P-probes (per position) and Q-probes (the name) on
+#                                             the pretrained models, beside the QA accuracy
+#
+# The preset is pipelines/presets/bios-$(PRESET).toml; intermediate files go under
+# $(RESULTS)/work/bios-$(PRESET)/<variant>/. Every variant has the same people (the seed fixes
+# them); only their biographies differ.
+
+ifneq ($(filter reproduce-bios-%,$(MAKECMDGOALS)),)
+MAKEFLAGS += -j$(JOBS) --output-sync=line
+BIOS_RUN_TRAIN := RAYON_NUM_THREADS=$(THREADS) $(BIN)/train
+BW := $(RESULTS)/work/bios-$(PRESET)
+BIOS_PRESET_FILE ?= pipelines/presets/bios-$(PRESET).toml
+
+$(BW)/preset.mk: $(BIOS_PRESET_FILE) $(BIN)/preset
+	@mkdir -p $(@D)
+	$(BIN)/preset $< > $@.tmp && mv $@.tmp $@
+include $(BW)/preset.mk
+VARIANTS := $(subst $(comma),$(space),$(BIOS_VARIANTS))
+
+$(BW)/%/bios.parquet $(BW)/%/people.parquet $(BW)/%/qa.parquet: $(BW)/preset.mk $(BIN)/gen-facts
+	@mkdir -p $(BW)/$*
+	$(BIN)/gen-facts bios -n $(BIOS_PEOPLE) --variant $* --seed $(BIOS_SEED) \
+	  -o $(BW)/$*/bios.parquet --people $(BW)/$*/people.parquet --qa $(BW)/$*/qa.parquet
+
+# Pretraining rows: the biographies pass after pass, each pass in a new order.
+$(BW)/%/pretrain/shards/manifest.json: $(BW)/%/bios.parquet $(BIN)/inject
+	rm -rf $(BW)/$*/pretrain
+	$(BIN)/inject -c $< -o $(BW)/$*/pretrain --shuffle --seed $(BIOS_SEED) \
+	  --vocab-size $(BIOS_PRETRAIN_VOCAB_SIZE) --seq-len $(BIOS_PRETRAIN_SEQ_LEN) \
+	  --batch-size $(BIOS_PRETRAIN_BATCH_SIZE) --steps $(BIOS_PRETRAIN_STEPS)
+
+$(BW)/%/base/done: $(BW)/%/pretrain/shards/manifest.json $(BIN)/train
+	if [ -e $(BW)/$*/base/checkpoints/latest ]; then $(BIOS_RUN_TRAIN) --resume $(BW)/$*/base --device $(DEVICE); else \
+	  rm -rf $(BW)/$*/base && $(BIOS_RUN_TRAIN) --shards $< --model $(BIOS_PRETRAIN_MODEL) --out $(BW)/$*/base \
+	  --lr $(BIOS_PRETRAIN_LR) --warmup-steps $(BIOS_PRETRAIN_WARMUP_STEPS) --weight-decay 0.1 \
+	  --seed $(BIOS_SEED) --device $(DEVICE); fi
+	touch $@
+
+# QA finetuning: P_train pairs only, loss on the answers, from the pretrained weights with a
+# fresh optimizer, no warmup and cosine decay to 10 % (the paper's App. D).
+$(BW)/%/qa-train/shards/manifest.json: $(BW)/%/qa.parquet $(BW)/%/pretrain/shards/manifest.json $(BIN)/inject
+	rm -rf $(BW)/$*/qa-train
+	$(BIN)/inject -c $(BW)/$*/bios.parquet -o $(BW)/$*/qa-train --tokenizer $(BW)/$*/pretrain/tokenizer.json \
+	  --qa $< --qa-split train --seed $(BIOS_SEED) --seq-len $(BIOS_PRETRAIN_SEQ_LEN) \
+	  --batch-size $(BIOS_FINETUNE_BATCH_SIZE) --steps $(BIOS_FINETUNE_STEPS)
+
+$(BW)/%/finetune/done: $(BW)/%/qa-train/shards/manifest.json $(BW)/%/base/done $(BIN)/train
+	rm -rf $(BW)/$*/finetune
+	$(BIOS_RUN_TRAIN) --shards $< --init $(BW)/$*/base/checkpoints/step-$(call step6,$(BIOS_PRETRAIN_STEPS)) \
+	  --reset-step --reset-optimizer --lr $(BIOS_FINETUNE_LR) --warmup-steps 0 \
+	  --schedule-steps $(BIOS_FINETUNE_STEPS) --weight-decay 0.01 --out $(BW)/$*/finetune --device $(DEVICE)
+	touch $@
+
+$(BW)/%/answers.parquet: $(BW)/%/finetune/done $(BW)/%/qa.parquet $(BIN)/probe
+	$(BIN)/probe generate --checkpoint $(BW)/$*/finetune --tokenizer $(BW)/$*/pretrain/tokenizer.json \
+	  --qa $(BW)/$*/qa.parquet --split test --max-new-tokens $(BIOS_GENERATE_MAX_NEW_TOKENS) \
+	  --device $(DEVICE) -o $@ --table $(BW)/$*/answers.md
+
+# Probes on the pretrained model's last layer: at the token before each attribute (P) and at the
+# end of the name alone (Q).
+$(BW)/%/p-probe/linear-probe.md: $(BW)/%/base/done $(BIN)/probe $(BIN)/fit
+	$(BIN)/probe hidden --checkpoint $(BW)/$*/base --tokenizer $(BW)/$*/pretrain/tokenizer.json \
+	  --bios $(BW)/$*/bios.parquet --layers last --device $(DEVICE) -o $(BW)/$*/hidden-p.parquet
+	$(BIN)/fit linear-probe --hidden $(BW)/$*/hidden-p.parquet --people $(BW)/$*/people.parquet -o $(BW)/$*/p-probe
+
+$(BW)/%/q-probe/linear-probe.md: $(BW)/%/base/done $(BIN)/probe $(BIN)/fit
+	$(BIN)/probe hidden --checkpoint $(BW)/$*/base --tokenizer $(BW)/$*/pretrain/tokenizer.json \
+	  --people $(BW)/$*/people.parquet --layers last --device $(DEVICE) -o $(BW)/$*/hidden-q.parquet
+	$(BIN)/fit linear-probe --hidden $(BW)/$*/hidden-q.parquet --people $(BW)/$*/people.parquet -o $(BW)/$*/q-probe
+
+$(RESULTS)/bios-qa/bios-qa.png: $(foreach v,$(VARIANTS),$(BW)/$(v)/answers.parquet) $(BIN)/plot
+	$(BIN)/plot bios-qa --answers $(foreach v,$(VARIANTS),$(BW)/$(v)/answers.parquet) \
+	  --variants $(BIOS_VARIANTS) -o $(RESULTS)/bios-qa/bios-qa
+
+# One Markdown file: per variant its P-probe and Q-probe tables, then the QA table to read the
+# Q-probes against.
+$(RESULTS)/bios-probing/probing.md: $(foreach v,$(VARIANTS),$(BW)/$(v)/p-probe/linear-probe.md $(BW)/$(v)/q-probe/linear-probe.md) $(RESULTS)/bios-qa/bios-qa.png
+	@mkdir -p $(@D)
+	{ for v in $(VARIANTS); do echo "# $$v: P-probing"; tail -n +2 $(BW)/$$v/p-probe/linear-probe.md; \
+	  echo; echo "# $$v: Q-probing"; tail -n +2 $(BW)/$$v/q-probe/linear-probe.md; echo; done; \
+	  cat $(RESULTS)/bios-qa/bios-qa.md; } > $@.tmp && mv $@.tmp $@
+
+reproduce-bios-qa: $(RESULTS)/bios-qa/bios-qa.png
+reproduce-bios-probing: $(RESULTS)/bios-probing/probing.md
+endif

@@ -1,0 +1,96 @@
+# Physics of LMs 3.1 targets of pipelines/bios.mk as Snakemake rules (included by the Snakefile):
+#
+#   snakemake -s pipelines/Snakefile -c2 results/bios-qa/bios-qa.png --config preset=tiny
+#   snakemake -s pipelines/Snakefile -c2 results/bios-probing/probing.md --config preset=tiny
+#
+# The preset is pipelines/presets/bios-<preset>.toml.
+
+with open(f"pipelines/presets/bios-{PRESET}.toml", "rb") as f:
+    B = tomllib.load(f)
+BW = f"{RESULTS}/work/bios-{PRESET}"
+BP, BF = B["bios_pretrain"], B["bios_finetune"]
+VARIANTS = B["bios"]["variants"]
+BIOS_SEED = B["bios"]["seed"]
+
+BIOS_CMD = (f"{BIN}/gen-facts bios -n {B['bios']['people']} --variant {{wildcards.variant}} "
+            f"--seed {BIOS_SEED} -o {{output.bios}} --people {{output.people}} --qa {{output.qa}}")
+BIOS_PRETRAIN_CMD = (f"rm -rf {BW}/{{wildcards.variant}}/pretrain && {BIN}/inject -c {{input}} "
+                     f"-o {BW}/{{wildcards.variant}}/pretrain --shuffle --seed {BIOS_SEED} "
+                     f"--vocab-size {BP['vocab_size']} --seq-len {BP['seq_len']} "
+                     f"--batch-size {BP['batch_size']} --steps {BP['steps']}")
+BIOS_BASE_CMD = (f"if [ -e {BW}/{{wildcards.variant}}/base/checkpoints/latest ]; then "
+                 f"{BIN}/train --resume {BW}/{{wildcards.variant}}/base; else "
+                 f"rm -rf {BW}/{{wildcards.variant}}/base && {BIN}/train --shards {{input}} "
+                 f"--model {BP['model']} --out {BW}/{{wildcards.variant}}/base --lr {BP['lr']} "
+                 f"--warmup-steps {BP['warmup_steps']} --weight-decay 0.1 --seed {BIOS_SEED}; fi")
+BIOS_QA_SHARDS_CMD = (f"rm -rf {BW}/{{wildcards.variant}}/qa-train && {BIN}/inject "
+                      f"-c {BW}/{{wildcards.variant}}/bios.parquet -o {BW}/{{wildcards.variant}}/qa-train "
+                      f"--tokenizer {BW}/{{wildcards.variant}}/pretrain/tokenizer.json --qa {{input.qa}} "
+                      f"--qa-split train --seed {BIOS_SEED} --seq-len {BP['seq_len']} "
+                      f"--batch-size {BF['batch_size']} --steps {BF['steps']}")
+BIOS_FINETUNE_CMD = (f"rm -rf {BW}/{{wildcards.variant}}/finetune && {BIN}/train --shards {{input.shards}} "
+                     f"--init {BW}/{{wildcards.variant}}/base/checkpoints/step-{int(BP['steps']):06d} "
+                     f"--reset-step --reset-optimizer --lr {BF['lr']} --warmup-steps 0 "
+                     f"--schedule-steps {BF['steps']} --weight-decay 0.01 --out {BW}/{{wildcards.variant}}/finetune")
+BIOS_ANSWERS_CMD = (f"{BIN}/probe generate --checkpoint {BW}/{{wildcards.variant}}/finetune "
+                    f"--tokenizer {BW}/{{wildcards.variant}}/pretrain/tokenizer.json --qa {{input.qa}} "
+                    f"--split test --max-new-tokens {B['bios_generate']['max_new_tokens']} "
+                    f"-o {{output.answers}} --table {{output.table}}")
+BIOS_PROBE_CMD = (f"{BIN}/probe hidden --checkpoint {BW}/{{wildcards.variant}}/base "
+                  f"--tokenizer {BW}/{{wildcards.variant}}/pretrain/tokenizer.json {{params.input}} "
+                  f"--layers last -o {BW}/{{wildcards.variant}}/hidden-{{wildcards.kind}}.parquet && "
+                  f"{BIN}/fit linear-probe --hidden {BW}/{{wildcards.variant}}/hidden-{{wildcards.kind}}.parquet "
+                  f"--people {BW}/{{wildcards.variant}}/people.parquet -o {BW}/{{wildcards.variant}}/{{wildcards.kind}}-probe")
+BIOS_QA_FIGURE_CMD = (f"{BIN}/plot bios-qa --answers {{input}} --variants {','.join(VARIANTS)} "
+                      f"-o {RESULTS}/bios-qa/bios-qa")
+BIOS_PROBING_CMD = ("{{ for v in " + " ".join(VARIANTS) + "; do echo \"# $v: P-probing\"; "
+                    f"tail -n +2 {BW}/$v/p-probe/linear-probe.md; echo; echo \"# $v: Q-probing\"; "
+                    f"tail -n +2 {BW}/$v/q-probe/linear-probe.md; echo; done; "
+                    f"cat {RESULTS}/bios-qa/bios-qa.md; }}}} > {{output}}")
+
+
+rule bios_data:
+    output: bios=BW + "/{variant}/bios.parquet", people=BW + "/{variant}/people.parquet", qa=BW + "/{variant}/qa.parquet"
+    shell: BIOS_CMD
+
+rule bios_pretrain_shards:
+    input: BW + "/{variant}/bios.parquet"
+    output: BW + "/{variant}/pretrain/shards/manifest.json"
+    shell: BIOS_PRETRAIN_CMD
+
+rule bios_base:
+    input: BW + "/{variant}/pretrain/shards/manifest.json"
+    output: touch(BW + "/{variant}/base/done")
+    shell: BIOS_BASE_CMD
+
+rule bios_qa_shards:
+    input: qa=BW + "/{variant}/qa.parquet", pretrain=BW + "/{variant}/pretrain/shards/manifest.json"
+    output: BW + "/{variant}/qa-train/shards/manifest.json"
+    shell: BIOS_QA_SHARDS_CMD
+
+rule bios_finetune:
+    input: shards=BW + "/{variant}/qa-train/shards/manifest.json", base=BW + "/{variant}/base/done"
+    output: touch(BW + "/{variant}/finetune/done")
+    shell: BIOS_FINETUNE_CMD
+
+rule bios_answers:
+    input: finetune=BW + "/{variant}/finetune/done", qa=BW + "/{variant}/qa.parquet"
+    output: answers=BW + "/{variant}/answers.parquet", table=BW + "/{variant}/answers.md"
+    shell: BIOS_ANSWERS_CMD
+
+rule bios_linear_probe:
+    input: BW + "/{variant}/base/done", BW + "/{variant}/bios.parquet", BW + "/{variant}/people.parquet"
+    output: BW + "/{variant}/{kind}-probe/linear-probe.md"
+    wildcard_constraints: kind="p|q"
+    params: input=lambda w: (f"--bios {BW}/{w.variant}/bios.parquet" if w.kind == "p" else f"--people {BW}/{w.variant}/people.parquet")
+    shell: BIOS_PROBE_CMD
+
+rule bios_qa_figure:
+    input: expand(BW + "/{variant}/answers.parquet", variant=VARIANTS)
+    output: RESULTS + "/bios-qa/bios-qa.png"
+    shell: BIOS_QA_FIGURE_CMD
+
+rule bios_probing:
+    input: expand(BW + "/{variant}/{kind}-probe/linear-probe.md", variant=VARIANTS, kind=["p", "q"]), RESULTS + "/bios-qa/bios-qa.png"
+    output: RESULTS + "/bios-probing/probing.md"
+    shell: BIOS_PROBING_CMD
