@@ -433,6 +433,26 @@ fn same_seed_same_bytes_whatever_the_thread_count_and_bad_data_is_named() {
     );
     assert!(!dir.path().join("bad.parquet").exists());
 
+    // A pool that lists an item twice is named, with the line.
+    std::fs::write(&templates, &text).unwrap();
+    let majors = data.join("pools/majors.txt");
+    let pool = std::fs::read_to_string(&majors).unwrap();
+    let first = pool.lines().find(|l| !l.starts_with('#')).unwrap().to_string();
+    std::fs::write(&majors, format!("{pool}{first}\n")).unwrap();
+    let output = gen_facts()
+        .args(["bios", "-n", "10", "-o"])
+        .arg(dir.path().join("bad.parquet"))
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("majors.txt") && stderr.contains("listed twice"),
+        "{stderr}"
+    );
+
     let output = gen_facts()
         .args(["bios", "-n", "10", "--variant", "multi5+permute2", "-o"])
         .arg(dir.path().join("bad.parquet"))
