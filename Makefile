@@ -7,6 +7,7 @@
 #   make reproduce-fig3 PRESET=name PRESET_FILE=path.toml    a preset file kept elsewhere
 #   make reproduce-bios-qa PRESET=tiny       Physics of LMs 3.1: QA accuracy per augmentation
 #   make reproduce-bios-probing PRESET=tiny  its P- and Q-probes (pipelines/bios.mk)
+#   make reproduce-celebrity PRESET=tiny     celebrities lift an un-augmented minority
 #
 # Intermediate files live under $(RESULTS)/work/$(PRESET)/ and each is rebuilt only when what it
 # is made from changed; figures go to $(RESULTS)/<target>/.
@@ -38,7 +39,7 @@ STAGES := gen-facts inject train probe fit plot preset
 BINARIES := $(addprefix $(BIN)/,$(STAGES))
 
 .SECONDARY:
-.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 reproduce-mid reproduce-bios-qa reproduce-bios-probing FORCE
+.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 reproduce-mid reproduce-bios-qa reproduce-bios-probing reproduce-celebrity FORCE
 
 ## build: every stage binary (dependencies optimised, see Cargo.toml's dev profile)
 build:
@@ -87,7 +88,7 @@ step6 = $(shell printf '%06d' $(1))
 comma := ,
 space := $(subst ,, )
 
-ifneq ($(filter-out reproduce-bios-%,$(filter reproduce-%,$(MAKECMDGOALS))),)
+ifneq ($(filter-out reproduce-bios-% reproduce-celebrity,$(filter reproduce-%,$(MAKECMDGOALS))),)
 MAKEFLAGS += -j$(JOBS) --output-sync=line
 RUN_TRAIN := RAYON_NUM_THREADS=$(THREADS) $(BIN)/train
 W := $(RESULTS)/work/$(PRESET)

@@ -5,12 +5,14 @@
 #                                             P_test questions)
 #   make reproduce-bios-probing PRESET=tiny   P-probes (per position) and Q-probes (the name) on
 #                                             the pretrained models, beside the QA accuracy
+#   make reproduce-celebrity PRESET=tiny      the minority's QA accuracy with and without
+#                                             celebrities beside it (the paper's Figure 8)
 #
 # The preset is pipelines/presets/bios-$(PRESET).toml; intermediate files go under
 # $(RESULTS)/work/bios-$(PRESET)/<variant>/. Every variant has the same people (the seed fixes
 # them); only their biographies differ.
 
-ifneq ($(filter reproduce-bios-%,$(MAKECMDGOALS)),)
+ifneq ($(filter reproduce-bios-% reproduce-celebrity,$(MAKECMDGOALS)),)
 MAKEFLAGS += -j$(JOBS) --output-sync=line
 BIOS_RUN_TRAIN := RAYON_NUM_THREADS=$(THREADS) $(BIN)/train
 BW := $(RESULTS)/work/bios-$(PRESET)
@@ -26,6 +28,15 @@ $(BW)/%/bios.parquet $(BW)/%/people.parquet $(BW)/%/qa.parquet: $(BW)/preset.mk 
 	@mkdir -p $(BW)/$*
 	$(BIN)/gen-facts bios -n $(BIOS_PEOPLE) --variant $* --seed $(BIOS_SEED) \
 	  -o $(BW)/$*/bios.parquet --people $(BW)/$*/people.parquet --qa $(BW)/$*/qa.parquet
+
+# The celebrity experiment (the paper's Figure 8) as one more "variant": as many celebrities as
+# people, with multi5+permute biographies and their QA trained on, beside the main group written
+# single+permute1 and tested (an explicit rule, so it wins over the pattern above).
+$(BW)/celebrity/bios.parquet $(BW)/celebrity/people.parquet $(BW)/celebrity/qa.parquet &: $(BW)/preset.mk $(BIN)/gen-facts
+	@mkdir -p $(BW)/celebrity
+	$(BIN)/gen-facts bios -n $(BIOS_PEOPLE) --variant single+permute1 --celebrities $(BIOS_PEOPLE) \
+	  --celebrity-variant multi5+permute --seed $(BIOS_SEED) -o $(BW)/celebrity/bios.parquet \
+	  --people $(BW)/celebrity/people.parquet --qa $(BW)/celebrity/qa.parquet
 
 # Pretraining rows: the biographies pass after pass, each pass in a new order.
 $(BW)/%/pretrain/shards/manifest.json: $(BW)/%/bios.parquet $(BIN)/inject
@@ -85,6 +96,12 @@ $(RESULTS)/bios-probing/probing.md: $(foreach v,$(VARIANTS),$(BW)/$(v)/p-probe/l
 	  echo; echo "# $$v: Q-probing"; tail -n +2 $(BW)/$$v/q-probe/linear-probe.md; echo; done; \
 	  cat $(RESULTS)/bios-qa/bios-qa.md; } > $@.tmp && mv $@.tmp $@
 
+# Celebrity against the same minority biographies without celebrities (single+permute1).
+$(RESULTS)/celebrity/celebrity.png: $(BW)/single+permute1/answers.parquet $(BW)/celebrity/answers.parquet $(BIN)/plot
+	$(BIN)/plot bios-qa --answers $(BW)/single+permute1/answers.parquet $(BW)/celebrity/answers.parquet \
+	  --variants single+permute1,single+permute1+celebrities -o $(RESULTS)/celebrity/celebrity
+
 reproduce-bios-qa: $(RESULTS)/bios-qa/bios-qa.png
+reproduce-celebrity: $(RESULTS)/celebrity/celebrity.png
 reproduce-bios-probing: $(RESULTS)/bios-probing/probing.md
 endif

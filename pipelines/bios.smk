@@ -2,6 +2,7 @@
 #
 #   snakemake -s pipelines/Snakefile -c2 results/bios-qa/bios-qa.png --config preset=tiny
 #   snakemake -s pipelines/Snakefile -c2 results/bios-probing/probing.md --config preset=tiny
+#   snakemake -s pipelines/Snakefile -c2 results/celebrity/celebrity.png --config preset=tiny
 #
 # The preset is pipelines/presets/bios-<preset>.toml.
 
@@ -94,3 +95,22 @@ rule bios_probing:
     input: expand(BW + "/{variant}/{kind}-probe/linear-probe.md", variant=VARIANTS, kind=["p", "q"]), RESULTS + "/bios-qa/bios-qa.png"
     output: RESULTS + "/bios-probing/probing.md"
     shell: BIOS_PROBING_CMD
+
+# The celebrity experiment (the paper's Figure 8): celebrities with multi5+permute biographies
+# and their QA trained on, beside the main group written single+permute1 and tested.
+CELEBRITY_CMD = (f"{BIN}/gen-facts bios -n {B['bios']['people']} --variant single+permute1 "
+                 f"--celebrities {B['bios']['people']} --celebrity-variant multi5+permute --seed {BIOS_SEED} "
+                 f"-o {{output.bios}} --people {{output.people}} --qa {{output.qa}}")
+CELEBRITY_FIGURE_CMD = (f"{BIN}/plot bios-qa --answers {{input}} "
+                        f"--variants single+permute1,single+permute1+celebrities -o {RESULTS}/celebrity/celebrity")
+
+rule bios_celebrity_data:
+    output: bios=BW + "/celebrity/bios.parquet", people=BW + "/celebrity/people.parquet", qa=BW + "/celebrity/qa.parquet"
+    shell: CELEBRITY_CMD
+
+ruleorder: bios_celebrity_data > bios_data
+
+rule celebrity_figure:
+    input: BW + "/single+permute1/answers.parquet", BW + "/celebrity/answers.parquet"
+    output: RESULTS + "/celebrity/celebrity.png"
+    shell: CELEBRITY_FIGURE_CMD

@@ -437,7 +437,11 @@ fn same_seed_same_bytes_whatever_the_thread_count_and_bad_data_is_named() {
     std::fs::write(&templates, &text).unwrap();
     let majors = data.join("pools/majors.txt");
     let pool = std::fs::read_to_string(&majors).unwrap();
-    let first = pool.lines().find(|l| !l.starts_with('#')).unwrap().to_string();
+    let first = pool
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_string();
     std::fs::write(&majors, format!("{pool}{first}\n")).unwrap();
     let output = gen_facts()
         .args(["bios", "-n", "10", "-o"])

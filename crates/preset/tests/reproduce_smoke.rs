@@ -192,13 +192,18 @@ fn smoke_preset_runs_the_whole_chain() {
     assert_eq!(rows.len(), (3 + 2) * 9);
 }
 
-/// The biography targets as a user runs them: `make reproduce-bios-qa reproduce-bios-probing`
-/// with the bios-smoke preset, through gen-facts, inject (shuffled passes, then QA rows), train
+/// The biography targets as a user runs them: `make reproduce-bios-qa reproduce-bios-probing
+/// reproduce-celebrity` with the bios-smoke preset, through gen-facts, inject (shuffled passes, then QA rows), train
 /// (pretraining, then finetuning), probe (answers, hidden states), fit linear-probe and plot.
 #[test]
 fn bios_smoke_preset_runs_the_biography_chain() {
     let results = tempfile::tempdir().unwrap();
-    let targets = ["reproduce-bios-qa", "reproduce-bios-probing"].map(String::from);
+    let targets = [
+        "reproduce-bios-qa",
+        "reproduce-bios-probing",
+        "reproduce-celebrity",
+    ]
+    .map(String::from);
     let output = make(results.path(), &targets);
     assert!(
         output.status.success(),
