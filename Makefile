@@ -8,6 +8,7 @@
 #   make reproduce-bios-qa PRESET=tiny       Physics of LMs 3.1: QA accuracy per augmentation
 #   make reproduce-bios-probing PRESET=tiny  its P- and Q-probes (pipelines/bios.mk)
 #   make reproduce-celebrity PRESET=tiny     celebrities lift an un-augmented minority
+#   make reproduce-bios-mixed PRESET=tiny    mixed training against pretrain + finetune
 #
 # Intermediate files live under $(RESULTS)/work/$(PRESET)/ and each is rebuilt only when what it
 # is made from changed; figures go to $(RESULTS)/<target>/.
@@ -39,7 +40,7 @@ STAGES := gen-facts inject train probe fit plot preset
 BINARIES := $(addprefix $(BIN)/,$(STAGES))
 
 .SECONDARY:
-.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 reproduce-mid reproduce-bios-qa reproduce-bios-probing reproduce-celebrity FORCE
+.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 reproduce-mid reproduce-bios-qa reproduce-bios-probing reproduce-celebrity reproduce-bios-mixed FORCE
 
 ## build: every stage binary (dependencies optimised, see Cargo.toml's dev profile)
 build:

@@ -7,6 +7,8 @@
 #                                             the pretrained models, beside the QA accuracy
 #   make reproduce-celebrity PRESET=tiny      the minority's QA accuracy with and without
 #                                             celebrities beside it (the paper's Figure 8)
+#   make reproduce-bios-mixed PRESET=tiny     mixed training (biographies and P_train QA from
+#                                             scratch) against pretrain + finetune (Figure 1)
 #
 # The preset is pipelines/presets/bios-$(PRESET).toml; intermediate files go under
 # $(RESULTS)/work/bios-$(PRESET)/<variant>/. Every variant has the same people (the seed fixes
@@ -96,6 +98,34 @@ $(RESULTS)/bios-probing/probing.md: $(foreach v,$(VARIANTS),$(BW)/$(v)/p-probe/l
 	  echo; echo "# $$v: Q-probing"; tail -n +2 $(BW)/$$v/q-probe/linear-probe.md; echo; done; \
 	  cat $(RESULTS)/bios-qa/bios-qa.md; } > $@.tmp && mv $@.tmp $@
 
+# Mixed training (the paper's Figure 1): from scratch on the biographies and P_train's QA, each
+# row one or the other, --qa-share of the rows QA (the paper's QA_r counts tokens; here rows,
+# whose QA part ends in unflagged padding), as many steps as pretraining.
+$(BW)/%/mixed-shards/shards/manifest.json: $(BW)/%/qa.parquet $(BIN)/inject
+	rm -rf $(BW)/$*/mixed-shards
+	$(BIN)/inject -c $(BW)/$*/bios.parquet -o $(BW)/$*/mixed-shards --shuffle --seed $(BIOS_SEED) \
+	  --qa $< --qa-split train --qa-share $(BIOS_MIXED_QA_SHARE) \
+	  --vocab-size $(BIOS_PRETRAIN_VOCAB_SIZE) --seq-len $(BIOS_PRETRAIN_SEQ_LEN) \
+	  --batch-size $(BIOS_PRETRAIN_BATCH_SIZE) --steps $(BIOS_PRETRAIN_STEPS)
+
+$(BW)/%/mixed/done: $(BW)/%/mixed-shards/shards/manifest.json $(BIN)/train
+	if [ -e $(BW)/$*/mixed/checkpoints/latest ]; then $(BIOS_RUN_TRAIN) --resume $(BW)/$*/mixed --device $(DEVICE); else \
+	  rm -rf $(BW)/$*/mixed && $(BIOS_RUN_TRAIN) --shards $< --model $(BIOS_PRETRAIN_MODEL) --out $(BW)/$*/mixed \
+	  --lr $(BIOS_PRETRAIN_LR) --warmup-steps $(BIOS_PRETRAIN_WARMUP_STEPS) --weight-decay 0.1 \
+	  --seed $(BIOS_SEED) --device $(DEVICE); fi
+	touch $@
+
+$(BW)/%/mixed-answers.parquet: $(BW)/%/mixed/done $(BIN)/probe
+	$(BIN)/probe generate --checkpoint $(BW)/$*/mixed --tokenizer $(BW)/$*/mixed-shards/tokenizer.json \
+	  --qa $(BW)/$*/qa.parquet --split test --max-new-tokens $(BIOS_GENERATE_MAX_NEW_TOKENS) \
+	  --device $(DEVICE) -o $@ --table $(BW)/$*/mixed-answers.md
+
+MIXED_VARIANTS := $(subst $(comma),$(space),$(BIOS_MIXED_VARIANTS))
+$(RESULTS)/bios-mixed/bios-mixed.png: $(foreach v,$(MIXED_VARIANTS),$(BW)/$(v)/answers.parquet $(BW)/$(v)/mixed-answers.parquet) $(BIN)/plot
+	$(BIN)/plot bios-qa --answers $(foreach v,$(MIXED_VARIANTS),$(BW)/$(v)/answers.parquet $(BW)/$(v)/mixed-answers.parquet) \
+	  --variants $(subst $(space),$(comma),$(foreach v,$(MIXED_VARIANTS),$(v)+finetuned $(v)+mixed)) \
+	  -o $(RESULTS)/bios-mixed/bios-mixed
+
 # Celebrity against the same minority biographies without celebrities (single+permute1).
 $(RESULTS)/celebrity/celebrity.png: $(BW)/single+permute1/answers.parquet $(BW)/celebrity/answers.parquet $(BIN)/plot
 	$(BIN)/plot bios-qa --answers $(BW)/single+permute1/answers.parquet $(BW)/celebrity/answers.parquet \
@@ -103,5 +133,6 @@ $(RESULTS)/celebrity/celebrity.png: $(BW)/single+permute1/answers.parquet $(BW)/
 
 reproduce-bios-qa: $(RESULTS)/bios-qa/bios-qa.png
 reproduce-celebrity: $(RESULTS)/celebrity/celebrity.png
+reproduce-bios-mixed: $(RESULTS)/bios-mixed/bios-mixed.png
 reproduce-bios-probing: $(RESULTS)/bios-probing/probing.md
 endif

@@ -3,6 +3,7 @@
 #   snakemake -s pipelines/Snakefile -c2 results/bios-qa/bios-qa.png --config preset=tiny
 #   snakemake -s pipelines/Snakefile -c2 results/bios-probing/probing.md --config preset=tiny
 #   snakemake -s pipelines/Snakefile -c2 results/celebrity/celebrity.png --config preset=tiny
+#   snakemake -s pipelines/Snakefile -c2 results/bios-mixed/bios-mixed.png --config preset=tiny
 #
 # The preset is pipelines/presets/bios-<preset>.toml.
 
@@ -114,3 +115,40 @@ rule celebrity_figure:
     input: BW + "/single+permute1/answers.parquet", BW + "/celebrity/answers.parquet"
     output: RESULTS + "/celebrity/celebrity.png"
     shell: CELEBRITY_FIGURE_CMD
+
+# Mixed training (the paper's Figure 1): from scratch on biography rows and P_train QA rows.
+MIXED_VARIANTS = B["bios_mixed"]["variants"]
+MIXED_SHARDS_CMD = (f"rm -rf {BW}/{{wildcards.variant}}/mixed-shards && {BIN}/inject "
+                    f"-c {BW}/{{wildcards.variant}}/bios.parquet -o {BW}/{{wildcards.variant}}/mixed-shards "
+                    f"--shuffle --seed {BIOS_SEED} --qa {{input}} --qa-split train "
+                    f"--qa-share {B['bios_mixed']['qa_share']} --vocab-size {BP['vocab_size']} "
+                    f"--seq-len {BP['seq_len']} --batch-size {BP['batch_size']} --steps {BP['steps']}")
+MIXED_TRAIN_CMD = BIOS_BASE_CMD.replace("/base", "/mixed")
+MIXED_ANSWERS_CMD = (f"{BIN}/probe generate --checkpoint {BW}/{{wildcards.variant}}/mixed "
+                     f"--tokenizer {BW}/{{wildcards.variant}}/mixed-shards/tokenizer.json "
+                     f"--qa {BW}/{{wildcards.variant}}/qa.parquet --split test "
+                     f"--max-new-tokens {B['bios_generate']['max_new_tokens']} "
+                     f"-o {{output.answers}} --table {{output.table}}")
+MIXED_FIGURE_CMD = (f"{BIN}/plot bios-qa --answers {{input}} --variants "
+                    + ",".join(f"{v}+finetuned,{v}+mixed" for v in MIXED_VARIANTS)
+                    + f" -o {RESULTS}/bios-mixed/bios-mixed")
+
+rule bios_mixed_shards:
+    input: BW + "/{variant}/qa.parquet"
+    output: BW + "/{variant}/mixed-shards/shards/manifest.json"
+    shell: MIXED_SHARDS_CMD
+
+rule bios_mixed_train:
+    input: BW + "/{variant}/mixed-shards/shards/manifest.json"
+    output: touch(BW + "/{variant}/mixed/done")
+    shell: MIXED_TRAIN_CMD
+
+rule bios_mixed_answers:
+    input: BW + "/{variant}/mixed/done"
+    output: answers=BW + "/{variant}/mixed-answers.parquet", table=BW + "/{variant}/mixed-answers.md"
+    shell: MIXED_ANSWERS_CMD
+
+rule bios_mixed_figure:
+    input: [f for v in MIXED_VARIANTS for f in (f"{BW}/{v}/answers.parquet", f"{BW}/{v}/mixed-answers.parquet")]
+    output: RESULTS + "/bios-mixed/bios-mixed.png"
+    shell: MIXED_FIGURE_CMD

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use factlab_artifacts::{
     read_rows, Answer, DecayRow, EffectivityRow, Knowledge, LinearProbeRow, LogprobRow, Person,
-    Probe, ProbeKind,
+    Probe, ProbeKind, ShardRow,
 };
 
 fn workspace_root() -> PathBuf {
@@ -193,7 +193,7 @@ fn smoke_preset_runs_the_whole_chain() {
 }
 
 /// The biography targets as a user runs them: `make reproduce-bios-qa reproduce-bios-probing
-/// reproduce-celebrity` with the bios-smoke preset, through gen-facts, inject (shuffled passes, then QA rows), train
+/// reproduce-celebrity reproduce-bios-mixed` with the bios-smoke preset, through gen-facts, inject (shuffled passes, then QA rows), train
 /// (pretraining, then finetuning), probe (answers, hidden states), fit linear-probe and plot.
 #[test]
 fn bios_smoke_preset_runs_the_biography_chain() {
@@ -202,6 +202,7 @@ fn bios_smoke_preset_runs_the_biography_chain() {
         "reproduce-bios-qa",
         "reproduce-bios-probing",
         "reproduce-celebrity",
+        "reproduce-bios-mixed",
     ]
     .map(String::from);
     let output = make(results.path(), &targets);
@@ -236,4 +237,22 @@ fn bios_smoke_preset_runs_the_biography_chain() {
     ] {
         assert!(probing.contains(heading), "{probing}");
     }
+    // The celebrity run tests the whole minority, having finetuned on the celebrities' QA.
+    let people: Vec<Person> = read_rows(&work.join("celebrity/people.parquet")).unwrap();
+    assert_eq!(people.len(), 80);
+    assert_eq!(people.iter().filter(|p| p.group == "celebrity").count(), 40);
+    let answers: Vec<Answer> = read_rows(&work.join("celebrity/answers.parquet")).unwrap();
+    assert_eq!(answers.len(), 40 * 6);
+    let celebrity = std::fs::read_to_string(results.path().join("celebrity/celebrity.md")).unwrap();
+    assert!(
+        celebrity.contains("| single+permute1+celebrities |"),
+        "{celebrity}"
+    );
+    // Mixed training: one run from scratch on biography and QA rows, then P_test's questions.
+    let shards: Vec<ShardRow> =
+        read_rows(&work.join("single/mixed-shards/shards/shard-00000.parquet")).unwrap();
+    let qa_rows = shards.iter().filter(|r| r.source == "qa").count();
+    assert_eq!(qa_rows, shards.len() * 3 / 4, "0.8 of 4 rows rounds to 3");
+    let mixed = std::fs::read_to_string(results.path().join("bios-mixed/bios-mixed.md")).unwrap();
+    assert!(mixed.contains("| single+mixed |"), "{mixed}");
 }
