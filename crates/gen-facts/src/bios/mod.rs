@@ -13,6 +13,7 @@ use anyhow::{ensure, Context, Result};
 use factlab_artifacts::{write_rows, BioEntry, Person, QaPair, ATTRIBUTES};
 use factlab_rng::Rng;
 use indicatif::ProgressBar;
+use rayon::prelude::*;
 
 pub use data::BioData;
 use data::{AttributeTemplates, Reference};
@@ -146,21 +147,25 @@ pub fn generate_bios(options: &BiosOptions, progress: &ProgressBar) -> Result<Bi
          at most half of them can be drawn without long rejection runs"
     );
     let people = draw_people(options, &data, total as u32);
-    let mut entries = Vec::new();
-    for person in &people {
-        let variant = if person.group == "celebrity" {
-            options.celebrity_variant
-        } else {
-            options.variant
-        };
-        entries.extend(biography_entries(person, variant, options, &data.templates));
-        progress.inc(1);
-    }
+    // Each person's entries come from their own random stream, so rendering in parallel gives
+    // the same entries whatever the thread count.
+    let mut entries: Vec<BioEntry> = people
+        .par_iter()
+        .flat_map_iter(|person| {
+            let variant = if person.group == "celebrity" {
+                options.celebrity_variant
+            } else {
+                options.variant
+            };
+            progress.inc(1);
+            biography_entries(person, variant, options, &data.templates)
+        })
+        .collect();
     // Packed in file order, entries of one person must not sit together in a window.
     Rng::derive(options.seed, &[SHUFFLE_STREAM]).shuffle(&mut entries);
     let qa: Vec<QaPair> = people
-        .iter()
-        .flat_map(|person| questions(person, &data.templates))
+        .par_iter()
+        .flat_map_iter(|person| questions(person, &data.templates))
         .collect();
     let summary = BiosSummary {
         people: people.len() as u64,
@@ -169,13 +174,23 @@ pub fn generate_bios(options: &BiosOptions, progress: &ProgressBar) -> Result<Bi
         train_people: people.iter().filter(|p| p.split == "train").count() as u64,
         bytes: entries.iter().map(|e| e.text.len() as u64).sum(),
     };
-    if let Some(path) = &options.people_output {
-        write_rows(path, &people)?;
-    }
-    if let Some(path) = &options.qa_output {
-        write_rows(path, &qa)?;
-    }
-    write_rows(&options.output, &entries)?;
+    // The three files are compressed side by side; each is still renamed into place only when
+    // complete.
+    std::thread::scope(|scope| -> Result<()> {
+        let people_written = options
+            .people_output
+            .as_ref()
+            .map(|path| scope.spawn(|| write_rows(path, &people)));
+        let qa_written = options
+            .qa_output
+            .as_ref()
+            .map(|path| scope.spawn(|| write_rows(path, &qa)));
+        write_rows(&options.output, &entries)?;
+        for written in [people_written, qa_written].into_iter().flatten() {
+            written.join().expect("a Parquet writer does not panic")?;
+        }
+        Ok(())
+    })?;
     Ok(summary)
 }
 
