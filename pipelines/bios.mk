@@ -93,7 +93,8 @@ $(RESULTS)/bios-qa/bios-qa.png: $(foreach v,$(VARIANTS),$(BW)/$(v)/answers.parqu
 # One Markdown file: per variant its P-probe and Q-probe tables, then the QA table to read the
 # Q-probes against.
 $(RESULTS)/bios-probing/probing.md: $(foreach v,$(VARIANTS),$(BW)/$(v)/p-probe/linear-probe.md $(BW)/$(v)/q-probe/linear-probe.md) $(RESULTS)/bios-qa/bios-qa.png
-	@mkdir -p $(@D)
+	$(BIN)/plot probe-positions --probes $(foreach v,$(VARIANTS),$(BW)/$(v)/p-probe/linear-probe.parquet) \
+	  --variants $(BIOS_VARIANTS) -o $(RESULTS)/bios-probing/p-probes
 	{ for v in $(VARIANTS); do echo "# $$v: P-probing"; tail -n +2 $(BW)/$$v/p-probe/linear-probe.md; \
 	  echo; echo "# $$v: Q-probing"; tail -n +2 $(BW)/$$v/q-probe/linear-probe.md; echo; done; \
 	  cat $(RESULTS)/bios-qa/bios-qa.md; } > $@.tmp && mv $@.tmp $@

@@ -45,7 +45,10 @@ BIOS_PROBE_CMD = (f"{BIN}/probe hidden --checkpoint {BW}/{{wildcards.variant}}/b
                   f"--people {BW}/{{wildcards.variant}}/people.parquet -o {BW}/{{wildcards.variant}}/{{wildcards.kind}}-probe")
 BIOS_QA_FIGURE_CMD = (f"{BIN}/plot bios-qa --answers {{input}} --variants {','.join(VARIANTS)} "
                       f"-o {RESULTS}/bios-qa/bios-qa")
-BIOS_PROBING_CMD = ("{{ for v in " + " ".join(VARIANTS) + "; do echo \"# $v: P-probing\"; "
+BIOS_PROBING_CMD = (f"{BIN}/plot probe-positions --probes "
+                    + " ".join(f"{BW}/{v}/p-probe/linear-probe.parquet" for v in VARIANTS)
+                    + f" --variants {','.join(VARIANTS)} -o {RESULTS}/bios-probing/p-probes && "
+                    "{{ for v in " + " ".join(VARIANTS) + "; do echo \"# $v: P-probing\"; "
                     f"tail -n +2 {BW}/$v/p-probe/linear-probe.md; echo; echo \"# $v: Q-probing\"; "
                     f"tail -n +2 {BW}/$v/q-probe/linear-probe.md; echo; done; "
                     f"cat {RESULTS}/bios-qa/bios-qa.md; }}}} > {{output}}")

@@ -11,7 +11,7 @@ use plotters::prelude::*;
 use crate::canvas::{drawing, Figure, FONT};
 use crate::figures::legend;
 
-const ATTRIBUTE_COLOURS: [RGBColor; 6] = [
+pub(crate) const ATTRIBUTE_COLOURS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),

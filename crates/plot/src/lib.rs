@@ -8,6 +8,7 @@ mod canvas;
 mod fig3;
 mod figures;
 pub mod findings;
+mod probe_positions;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,6 +20,7 @@ pub use bios_qa::{BiosQa, VariantAccuracy};
 pub use canvas::{save, Figure};
 pub use fig3::{EffectivityPanel, Fig3};
 pub use figures::{scenario_order, Fig2, Fig4, Fig5};
+pub use probe_positions::{ProbePositions, VariantProbes};
 
 /// Injection steps per scenario, shifted onto the logprobs' numbering.
 pub fn injection_steps(path: &Path, step_offset: u32) -> Result<BTreeMap<String, Vec<u32>>> {

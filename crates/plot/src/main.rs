@@ -5,13 +5,13 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use factlab_artifacts::{
     display_path, read_rows, write_atomic, Answer, Artifact, DecayRow, EffectivityRow,
-    RetentionRow, TrajectoryRow,
+    LinearProbeRow, RetentionRow, TrajectoryRow,
 };
 use factlab_cli::Verbosity;
 use plot::findings::{self, Metric, Seed};
 use plot::{
     check_runs, injection_steps, save, BiosQa, EffectivityPanel, Fig2, Fig3, Fig4, Fig5,
-    VariantAccuracy,
+    ProbePositions, VariantAccuracy, VariantProbes,
 };
 
 /// Figures of Chang et al. 2024 from `fit`'s tables: PREFIX.png, PREFIX.svg and PREFIX.md.
@@ -29,7 +29,9 @@ Examples:
   plot findings --effectivity s1/fit/effectivity.parquet s2/fit/effectivity.parquet \\
        --decay s1/fit/decay.parquet s2/fit/decay.parquet -o results/findings.md
   plot bios-qa --answers single/answers.parquet multi5+permute/answers.parquet \\
-       --variants single,multi5+permute -o results/bios-qa/bios-qa"
+       --variants single,multi5+permute -o results/bios-qa/bios-qa
+  plot probe-positions --probes single/p-probe/linear-probe.parquet multi5+permute/p-probe/linear-probe.parquet \\
+       --variants single,multi5+permute -o results/bios-probing/p-probes"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -102,6 +104,18 @@ enum FigureCommand {
         /// answers.parquet of each variant.
         #[arg(long, required = true, num_args = 1..)]
         answers: Vec<PathBuf>,
+        /// The variants' names, comma-separated, in the same order.
+        #[arg(long, value_delimiter = ',', required = true)]
+        variants: Vec<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Physics of LMs 3.1 Figure 5: P-probe accuracy at each position of a biography, one line
+    /// per attribute predicted, one panel per variant, from `fit linear-probe`'s tables.
+    ProbePositions {
+        /// linear-probe.parquet of each variant (its deepest layer is drawn).
+        #[arg(long, required = true, num_args = 1..)]
+        probes: Vec<PathBuf>,
         /// The variants' names, comma-separated, in the same order.
         #[arg(long, value_delimiter = ',', required = true)]
         variants: Vec<String>,
@@ -193,6 +207,29 @@ fn main() -> Result<()> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             save(&BiosQa { variants }, &output)?;
+            output
+        }
+        FigureCommand::ProbePositions {
+            probes,
+            variants,
+            output,
+        } => {
+            if probes.len() != variants.len() {
+                bail!(
+                    "{} --probes files but {} --variants names; give one name per file",
+                    probes.len(),
+                    variants.len()
+                );
+            }
+            let variants = probes
+                .iter()
+                .zip(&variants)
+                .map(|(path, variant)| {
+                    let rows: Vec<LinearProbeRow> = read_rows(path)?;
+                    VariantProbes::new(variant, rows, &display_path(path))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            save(&ProbePositions { variants }, &output)?;
             output
         }
         FigureCommand::Fig2 {

@@ -237,6 +237,7 @@ fn bios_smoke_preset_runs_the_biography_chain() {
     ] {
         assert!(probing.contains(heading), "{probing}");
     }
+    assert!(results.path().join("bios-probing/p-probes.png").is_file());
     // The celebrity run tests the whole minority, having finetuned on the celebrities' QA.
     let people: Vec<Person> = read_rows(&work.join("celebrity/people.parquet")).unwrap();
     assert_eq!(people.len(), 80);
