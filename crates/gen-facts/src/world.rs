@@ -77,29 +77,42 @@ pub struct Slots<'a> {
     pub descriptor: &'a str,
 }
 
+/// Splits `text` at its `{name}` placeholders: runs of text become `text_part`, each placeholder
+/// becomes what `placeholder` makes of its name (or the error it gives).
+pub(crate) fn split_template<P>(
+    text: &str,
+    text_part: impl Fn(String) -> P,
+    placeholder: impl Fn(&str) -> Result<P>,
+) -> Result<Vec<P>> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(text_part(rest[..open].to_string()));
+        }
+        let close = rest[open..]
+            .find('}')
+            .with_context(|| format!("unclosed `{{` in template `{text}`"))?;
+        parts.push(placeholder(&rest[open + 1..open + close])?);
+        rest = &rest[open + close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(text_part(rest.to_string()));
+    }
+    Ok(parts)
+}
+
 impl Template {
     fn parse(text: &str) -> Result<Self> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            if open > 0 {
-                parts.push(Part::Text(rest[..open].to_string()));
-            }
-            let close = rest[open..]
-                .find('}')
-                .with_context(|| format!("unclosed `{{` in template `{text}`"))?;
-            parts.push(match &rest[open + 1..open + close] {
+        let parts = split_template(text, Part::Text, |name| {
+            Ok(match name {
                 "s" => Part::Subject,
                 "o" => Part::Object,
                 "t" => Part::Noun,
                 "d" => Part::Descriptor,
                 other => bail!("unknown placeholder `{{{other}}}` in template `{text}`"),
-            });
-            rest = &rest[open + close + 1..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_string()));
-        }
+            })
+        })?;
         Ok(Template { parts })
     }
 

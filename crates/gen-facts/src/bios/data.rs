@@ -8,6 +8,8 @@ use anyhow::{bail, ensure, Context, Result};
 use factlab_artifacts::ATTRIBUTES;
 use serde::Deserialize;
 
+use crate::world::split_template;
+
 macro_rules! bundled {
     ($file:literal) => {
         (
@@ -71,16 +73,8 @@ pub struct Reference<'a> {
 
 impl Sentence {
     fn parse(text: &str) -> Result<Self> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            if open > 0 {
-                parts.push(Part::Text(rest[..open].to_string()));
-            }
-            let close = rest[open..]
-                .find('}')
-                .with_context(|| format!("unclosed `{{` in `{text}`"))?;
-            parts.push(match &rest[open + 1..open + close] {
+        let parts = split_template(text, Part::Text, |name| {
+            Ok(match name {
                 "Subject" => Part::Subject,
                 "was" => Part::Was,
                 "has" => Part::Has,
@@ -91,12 +85,8 @@ impl Sentence {
                     "unknown placeholder `{{{other}}}` in `{text}`; expected {{Subject}}, {{was}}, \
                      {{has}}, {{is}}, {{their}} or {{value}}"
                 ),
-            });
-            rest = &rest[open + close + 1..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_string()));
-        }
+            })
+        })?;
         let count = |part: &Part| parts.iter().filter(|p| *p == part).count();
         ensure!(
             parts.first() == Some(&Part::Subject) && count(&Part::Subject) == 1,
