@@ -458,6 +458,18 @@ fn same_seed_same_bytes_whatever_the_thread_count_and_bad_data_is_named() {
     );
 
     let output = gen_facts()
+        .args(["bios", "-n", "0", "-o"])
+        .arg(dir.path().join("empty.parquet"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("-n is 0"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("empty.parquet").exists());
+
+    let output = gen_facts()
         .args(["bios", "-n", "10", "--variant", "multi5+permute2", "-o"])
         .arg(dir.path().join("bad.parquet"))
         .output()

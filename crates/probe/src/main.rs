@@ -42,7 +42,7 @@ struct ModelArgs {
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Inputs per forward pass.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     batch_size: usize,
 }
 
@@ -68,7 +68,7 @@ Examples:
         /// Whose questions: P_test, P_train or everyone.
         #[arg(long, value_enum, default_value_t = Split::Test)]
         split: Split,
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 32, value_parser = at_least_one)]
         max_new_tokens: usize,
         /// Answers Parquet to write (`-` for stdout).
         #[arg(short, long, value_name = "FILE")]
@@ -106,7 +106,7 @@ Examples:
         #[arg(long, value_delimiter = ',', default_value = "attributes")]
         positions: Vec<PositionSpec>,
         /// Only the first N rows of the input.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = at_least_one)]
         limit: Option<usize>,
         /// Layers, comma-separated: 0 is the embedding's output, L the output of block L,
         /// `last` the final block's.
@@ -135,6 +135,15 @@ Examples:
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
     },
+}
+
+/// A count that must be positive: 0 would answer nothing or batch nothing.
+fn at_least_one(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("expected at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("expected a whole number: {e}")),
+    }
 }
 
 fn main() -> Result<()> {

@@ -128,6 +128,10 @@ pub struct BiosSummary {
 
 pub fn generate_bios(options: &BiosOptions, progress: &ProgressBar) -> Result<BiosSummary> {
     ensure!(
+        options.people > 0,
+        "-n is 0; expected at least one person (the paper: 100,000)"
+    );
+    ensure!(
         (0.0..=1.0).contains(&options.train_fraction),
         "--train-fraction is {}; expected a share between 0 and 1",
         options.train_fraction
