@@ -11,7 +11,7 @@ use factlab_artifacts::{
 use factlab_model::{greedy_generate, GreedySettings};
 use indicatif::ProgressBar;
 
-use crate::LoadedModel;
+use crate::{LoadedModel, ModelSource};
 
 /// Which people's questions are asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -42,13 +42,10 @@ impl Split {
 }
 
 pub struct GenerateOptions {
-    pub checkpoint: PathBuf,
-    pub tokenizer: PathBuf,
-    pub device: String,
+    pub model: ModelSource,
     pub qa: PathBuf,
     pub split: Split,
     pub max_new_tokens: usize,
-    pub batch_size: usize,
     pub output: PathBuf,
     /// Markdown file for the accuracy table.
     pub table: Option<PathBuf>,
@@ -74,13 +71,17 @@ pub fn generate(options: &GenerateOptions, bar: &ProgressBar) -> Result<Generate
             options.split.as_str()
         );
     }
-    let loaded = LoadedModel::load(&options.checkpoint, &options.tokenizer, &options.device)?;
+    let loaded = LoadedModel::load(
+        &options.model.checkpoint,
+        &options.model.tokenizer,
+        &options.model.device,
+    )?;
     bar.set_length(pairs.len() as u64);
     let answers = answer(
         &loaded,
         &pairs,
         options.max_new_tokens,
-        options.batch_size,
+        options.model.batch_size,
         bar,
     )
     .with_context(|| format!("answering the questions of {}", display_path(&options.qa)))?;

@@ -13,7 +13,7 @@ use factlab_artifacts::{
 };
 use indicatif::ProgressBar;
 
-use crate::LoadedModel;
+use crate::{LoadedModel, ModelSource};
 
 /// The label of the Q-probing position.
 pub const NAME_END: &str = "name_end";
@@ -92,14 +92,11 @@ pub enum HiddenInput {
 }
 
 pub struct HiddenOptions {
-    pub checkpoint: PathBuf,
-    pub tokenizer: PathBuf,
-    pub device: String,
+    pub model: ModelSource,
     pub input: HiddenInput,
     /// Only the first N rows of the input.
     pub limit: Option<usize>,
     pub layers: Vec<LayerSpec>,
-    pub batch_size: usize,
     pub output: PathBuf,
 }
 
@@ -121,7 +118,11 @@ struct ProbeInput {
 
 /// Reads the input file, runs the model and writes one row per input, position and layer.
 pub fn hidden(options: &HiddenOptions, bar: &ProgressBar) -> Result<HiddenSummary> {
-    let loaded = LoadedModel::load(&options.checkpoint, &options.tokenizer, &options.device)?;
+    let loaded = LoadedModel::load(
+        &options.model.checkpoint,
+        &options.model.tokenizer,
+        &options.model.device,
+    )?;
     let layers = resolve_layers(&options.layers, loaded.config.num_layers)?;
     let limit = options.limit.unwrap_or(usize::MAX);
     let inputs = match &options.input {
@@ -140,7 +141,7 @@ pub fn hidden(options: &HiddenOptions, bar: &ProgressBar) -> Result<HiddenSummar
     let mut writer = HiddenWriter::create(&options.output, width)?;
     bar.set_length(inputs.len() as u64);
     let mut rows = 0;
-    for chunk in inputs.chunks(options.batch_size.max(1)) {
+    for chunk in inputs.chunks(options.model.batch_size.max(1)) {
         let states = read_states(&loaded, chunk, &layers)?;
         rows += states.len();
         writer.write(&states)?;

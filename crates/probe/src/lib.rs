@@ -15,5 +15,5 @@ pub use hidden::{
     hidden, resolve_layers, value_positions, HiddenInput, HiddenOptions, HiddenSummary, LayerSpec,
     PositionSpec, NAME_END,
 };
-pub use loaded::{LoadedModel, END_OF_TEXT};
+pub use loaded::{LoadedModel, ModelSource, END_OF_TEXT};
 pub use score::{score, score_options, ScoreOptions, ScoreSummary};

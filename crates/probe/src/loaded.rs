@@ -22,6 +22,17 @@ pub struct LoadedModel {
     pub device: Device,
 }
 
+/// Where a subcommand's model comes from, and how many inputs go through it at once.
+#[derive(Clone, Debug)]
+pub struct ModelSource {
+    pub checkpoint: std::path::PathBuf,
+    pub tokenizer: std::path::PathBuf,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Inputs per forward pass.
+    pub batch_size: usize,
+}
+
 impl LoadedModel {
     /// `checkpoint` is a checkpoint folder (`…/checkpoints/step-NNNNNN`), a `checkpoints/`
     /// folder or a run folder; the last two mean their latest checkpoint. `device` is `cpu`,

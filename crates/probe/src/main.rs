@@ -4,7 +4,8 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use factlab_cli::Verbosity;
 use probe::{
-    GenerateOptions, HiddenInput, HiddenOptions, LayerSpec, PositionSpec, ScoreOptions, Split,
+    GenerateOptions, HiddenInput, HiddenOptions, LayerSpec, ModelSource, PositionSpec,
+    ScoreOptions, Split,
 };
 
 /// Read what a trained model knows: QA answers, hidden states, option likelihoods.
@@ -44,6 +45,17 @@ struct ModelArgs {
     /// Inputs per forward pass.
     #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     batch_size: usize,
+}
+
+impl From<ModelArgs> for ModelSource {
+    fn from(args: ModelArgs) -> Self {
+        ModelSource {
+            checkpoint: args.checkpoint,
+            tokenizer: args.tokenizer,
+            device: args.device,
+            batch_size: args.batch_size,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -162,13 +174,10 @@ fn main() -> Result<()> {
             let bar = cli.verbosity.progress(0, "questions");
             let summary = probe::generate(
                 &GenerateOptions {
-                    checkpoint: model.checkpoint,
-                    tokenizer: model.tokenizer,
-                    device: model.device,
+                    model: model.into(),
                     qa,
                     split,
                     max_new_tokens,
-                    batch_size: model.batch_size,
                     output,
                     table,
                 },
@@ -201,13 +210,10 @@ fn main() -> Result<()> {
             let bar = cli.verbosity.progress(0, "inputs");
             let summary = probe::hidden(
                 &HiddenOptions {
-                    checkpoint: model.checkpoint,
-                    tokenizer: model.tokenizer,
-                    device: model.device,
+                    model: model.into(),
                     input,
                     limit,
                     layers,
-                    batch_size: model.batch_size,
                     output,
                 },
                 &bar,
@@ -229,11 +235,8 @@ fn main() -> Result<()> {
             let bar = cli.verbosity.progress(0, "options");
             let summary = probe::score(
                 &ScoreOptions {
-                    checkpoint: model.checkpoint,
-                    tokenizer: model.tokenizer,
-                    device: model.device,
+                    model: model.into(),
                     options,
-                    batch_size: model.batch_size,
                     output,
                 },
                 &bar,

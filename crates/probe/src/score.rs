@@ -9,14 +9,11 @@ use factlab_artifacts::{display_path, read_rows, write_rows, ChoiceOption, Optio
 use factlab_model::{encode_continuation, target_logprobs};
 use indicatif::ProgressBar;
 
-use crate::LoadedModel;
+use crate::{LoadedModel, ModelSource};
 
 pub struct ScoreOptions {
-    pub checkpoint: PathBuf,
-    pub tokenizer: PathBuf,
-    pub device: String,
+    pub model: ModelSource,
     pub options: PathBuf,
-    pub batch_size: usize,
     pub output: PathBuf,
 }
 
@@ -31,9 +28,13 @@ pub struct ScoreSummary {
 pub fn score(options: &ScoreOptions, bar: &ProgressBar) -> Result<ScoreSummary> {
     let choices = read_rows::<ChoiceOption>(&options.options)?;
     check_options(&choices, &display_path(&options.options))?;
-    let loaded = LoadedModel::load(&options.checkpoint, &options.tokenizer, &options.device)?;
+    let loaded = LoadedModel::load(
+        &options.model.checkpoint,
+        &options.model.tokenizer,
+        &options.model.device,
+    )?;
     bar.set_length(choices.len() as u64);
-    let scores = score_options(&loaded, &choices, options.batch_size, bar)?;
+    let scores = score_options(&loaded, &choices, options.model.batch_size, bar)?;
     write_rows(&options.output, &scores)?;
     let chosen: Vec<&OptionScore> = scores.iter().filter(|s| s.chosen == 1).collect();
     Ok(ScoreSummary {

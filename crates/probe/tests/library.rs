@@ -183,16 +183,18 @@ fn hidden_states_are_the_forward_pass_states_at_the_token_before_each_value() {
     let output = dir.path().join("hidden.parquet");
     let summary = probe::hidden(
         &HiddenOptions {
-            checkpoint: checkpoint.clone(),
-            tokenizer: tokenizer.clone(),
-            device: "cpu".into(),
+            model: probe::ModelSource {
+                checkpoint: checkpoint.clone(),
+                tokenizer: tokenizer.clone(),
+                device: "cpu".into(),
+                batch_size: 4,
+            },
             input: HiddenInput::Bios {
                 path: bios,
                 positions: vec![PositionSpec::Attributes, PositionSpec::Index(1)],
             },
             limit: Some(1),
             layers: vec![LayerSpec::Last, LayerSpec::Index(0), LayerSpec::Index(1)],
-            batch_size: 4,
             output: output.clone(),
         },
         &ProgressBar::hidden(),
@@ -344,13 +346,15 @@ fn answers_written_by_generate_read_back_with_the_table() {
     let table = dir.path().join("qa.md");
     let summary = probe::generate(
         &probe::GenerateOptions {
-            checkpoint,
-            tokenizer,
-            device: "cpu".into(),
+            model: probe::ModelSource {
+                checkpoint,
+                tokenizer,
+                device: "cpu".into(),
+                batch_size: 2,
+            },
             qa,
             split: probe::Split::Test,
             max_new_tokens: 4,
-            batch_size: 2,
             output: output.clone(),
             table: Some(table.clone()),
         },
