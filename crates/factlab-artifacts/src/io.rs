@@ -44,13 +44,13 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
 }
 
 /// A file being written under a temporary name beside its final path, or standard output.
-enum Sink {
+pub(crate) enum Sink {
     Temporary(BufWriter<NamedTempFile>),
     Stdout(BufWriter<std::io::Stdout>),
 }
 
 impl Sink {
-    fn create(path: &Path) -> Result<Self> {
+    pub(crate) fn create(path: &Path) -> Result<Self> {
         if is_std_stream(path) {
             return Ok(Sink::Stdout(BufWriter::new(std::io::stdout())));
         }
@@ -72,7 +72,7 @@ impl Sink {
     }
 
     /// Makes the output visible under its final name (a rename, so readers never see half).
-    fn commit(self, path: &Path) -> Result<()> {
+    pub(crate) fn commit(self, path: &Path) -> Result<()> {
         match self {
             Sink::Stdout(mut out) => out.flush().map_err(io_error(path)),
             Sink::Temporary(buffered) => {
@@ -125,23 +125,26 @@ pub struct ArtifactWriter<T: Artifact> {
     row: PhantomData<fn(T)>,
 }
 
+/// How every artifact is written: zstd, row groups of 64k rows, no dictionaries.
+pub(crate) fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid zstd level"),
+        ))
+        .set_max_row_group_row_count(Some(64 * 1024))
+        // Long unique texts gain nothing from dictionaries and cost time; zstd does the work.
+        .set_dictionary_enabled(false)
+        .build()
+}
+
 impl<T: Artifact> ArtifactWriter<T> {
     pub fn create(path: &Path) -> Result<Self> {
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid zstd level"),
-            ))
-            .set_max_row_group_row_count(Some(64 * 1024))
-            // Long unique texts gain nothing from dictionaries and cost time; zstd does the work.
-            .set_dictionary_enabled(false)
-            .build();
         let sink = Sink::create(path)?;
-        let writer = ArrowWriter::try_new(sink, Arc::new(T::schema()), Some(properties)).map_err(
-            |source| ArtifactError::Parquet {
-                path: display_path(path),
-                source,
-            },
-        )?;
+        let writer = ArrowWriter::try_new(sink, Arc::new(T::schema()), Some(writer_properties()))
+            .map_err(|source| ArtifactError::Parquet {
+            path: display_path(path),
+            source,
+        })?;
         Ok(ArtifactWriter {
             writer,
             path: path.to_path_buf(),

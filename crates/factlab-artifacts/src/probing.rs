@@ -7,14 +7,12 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 
 use crate::columns::{uint32, utf8, Columns};
 use crate::flat::flat_artifact;
-use crate::io::read_converted;
+use crate::io::{read_converted, writer_properties, Sink};
 use crate::schema_text::ANY_LENGTH;
-use crate::{display_path, write_atomic, ArtifactError, Result};
+use crate::{display_path, ArtifactError, Result};
 
 flat_artifact! {
     /// One QA prompt answered by greedy decoding and scored by exact match.
@@ -178,10 +176,9 @@ fn vector_type(length: i32) -> DataType {
 }
 
 /// Writes hidden states of one length as a zstd Parquet file that appears only at `finish`
-/// (`-`: standard output). The file is assembled in memory and handed to [`write_atomic`]; a
-/// reader of hidden states holds them all in memory too.
+/// (`-`: standard output), streamed through a temporary file beside it like every artifact.
 pub struct HiddenWriter {
-    writer: ArrowWriter<Vec<u8>>,
+    writer: ArrowWriter<Sink>,
     schema: SchemaRef,
     width: usize,
     path: std::path::PathBuf,
@@ -190,20 +187,12 @@ pub struct HiddenWriter {
 impl HiddenWriter {
     pub fn create(path: &Path, width: usize) -> Result<Self> {
         let schema = Arc::new(HiddenState::schema(Some(width)));
-        // The settings of every other artifact (see `ArtifactWriter`).
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid zstd level"),
-            ))
-            .set_max_row_group_row_count(Some(64 * 1024))
-            .set_dictionary_enabled(false)
-            .build();
-        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties)).map_err(
-            |source| ArtifactError::Parquet {
+        let sink = Sink::create(path)?;
+        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties()))
+            .map_err(|source| ArtifactError::Parquet {
                 path: display_path(path),
                 source,
-            },
-        )?;
+            })?;
         Ok(HiddenWriter {
             writer,
             schema,
@@ -227,14 +216,14 @@ impl HiddenWriter {
     }
 
     pub fn finish(self) -> Result<()> {
-        let bytes = self
+        let sink = self
             .writer
             .into_inner()
             .map_err(|source| ArtifactError::Parquet {
                 path: display_path(&self.path),
                 source,
             })?;
-        write_atomic(&self.path, &bytes)
+        sink.commit(&self.path)
     }
 }
 
