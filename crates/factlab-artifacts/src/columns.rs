@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, StringArray, StructArray,
     UInt32Array, UInt64Array,
@@ -25,8 +26,13 @@ fn triple_fields() -> Fields {
     ])
 }
 
-pub(crate) fn utf8<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(values))
+/// Sized before filling: growing the value buffer of a batch of long texts step by step copied
+/// it over and over.
+pub(crate) fn utf8<'a>(values: impl Iterator<Item = &'a str> + Clone) -> ArrayRef {
+    let bytes = values.clone().map(str::len).sum();
+    let mut builder = StringBuilder::with_capacity(values.size_hint().0, bytes);
+    values.for_each(|value| builder.append_value(value));
+    Arc::new(builder.finish())
 }
 
 pub(crate) fn optional_utf8<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {

@@ -11,7 +11,7 @@ use crate::{ProbeKind, Result};
 
 pub(crate) trait FlatColumn: Sized {
     const DATA_TYPE: DataType;
-    fn build<'a>(values: impl Iterator<Item = &'a Self>) -> ArrayRef
+    fn build<'a>(values: impl Iterator<Item = &'a Self> + Clone) -> ArrayRef
     where
         Self: 'a;
     fn read(columns: &Columns, name: &str) -> Result<Vec<Self>>;
@@ -19,7 +19,7 @@ pub(crate) trait FlatColumn: Sized {
 
 impl FlatColumn for String {
     const DATA_TYPE: DataType = DataType::Utf8;
-    fn build<'a>(values: impl Iterator<Item = &'a Self>) -> ArrayRef {
+    fn build<'a>(values: impl Iterator<Item = &'a Self> + Clone) -> ArrayRef {
         utf8(values.map(String::as_str))
     }
     fn read(columns: &Columns, name: &str) -> Result<Vec<Self>> {
@@ -29,7 +29,7 @@ impl FlatColumn for String {
 
 impl FlatColumn for u32 {
     const DATA_TYPE: DataType = DataType::UInt32;
-    fn build<'a>(values: impl Iterator<Item = &'a Self>) -> ArrayRef {
+    fn build<'a>(values: impl Iterator<Item = &'a Self> + Clone) -> ArrayRef {
         uint32(values.copied())
     }
     fn read(columns: &Columns, name: &str) -> Result<Vec<Self>> {
@@ -39,7 +39,7 @@ impl FlatColumn for u32 {
 
 impl FlatColumn for u64 {
     const DATA_TYPE: DataType = DataType::UInt64;
-    fn build<'a>(values: impl Iterator<Item = &'a Self>) -> ArrayRef {
+    fn build<'a>(values: impl Iterator<Item = &'a Self> + Clone) -> ArrayRef {
         uint64(values.copied())
     }
     fn read(columns: &Columns, name: &str) -> Result<Vec<Self>> {
@@ -49,7 +49,7 @@ impl FlatColumn for u64 {
 
 impl FlatColumn for f64 {
     const DATA_TYPE: DataType = DataType::Float64;
-    fn build<'a>(values: impl Iterator<Item = &'a Self>) -> ArrayRef {
+    fn build<'a>(values: impl Iterator<Item = &'a Self> + Clone) -> ArrayRef {
         float64(values.copied())
     }
     fn read(columns: &Columns, name: &str) -> Result<Vec<Self>> {
@@ -60,7 +60,7 @@ impl FlatColumn for f64 {
 /// Stored as `utf8`; reading checks every value is a known kind.
 impl FlatColumn for ProbeKind {
     const DATA_TYPE: DataType = DataType::Utf8;
-    fn build<'a>(values: impl Iterator<Item = &'a Self>) -> ArrayRef {
+    fn build<'a>(values: impl Iterator<Item = &'a Self> + Clone) -> ArrayRef {
         utf8(values.map(|kind| kind.as_str()))
     }
     fn read(columns: &Columns, name: &str) -> Result<Vec<Self>> {
