@@ -15,9 +15,9 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
-use rayon::prelude::*;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
 use crate::schema_text::{canonical, format_type, ANY_LENGTH};
@@ -190,8 +190,12 @@ pub fn write_rows<T: Artifact + Sync>(path: &Path, rows: &[T]) -> Result<()> {
         source,
     };
     let schema = Arc::new(T::schema());
-    let writer = ArrowWriter::try_new(Sink::create(path)?, schema.clone(), Some(writer_properties()))
-        .map_err(parquet_error)?;
+    let writer = ArrowWriter::try_new(
+        Sink::create(path)?,
+        schema.clone(),
+        Some(writer_properties()),
+    )
+    .map_err(parquet_error)?;
     let (mut file, row_groups) = writer.into_serialized_writer().map_err(parquet_error)?;
     let encoded: Vec<Vec<ArrowColumnChunk>> = rows
         .par_chunks(ROWS_PER_ROW_GROUP)
