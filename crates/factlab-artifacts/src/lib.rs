@@ -6,6 +6,7 @@
 //! the column, what was expected and what was found. Writers go through a temporary file in the
 //! output's folder and rename it when complete, so an interrupted stage leaves no half file.
 
+mod augmented;
 mod bios;
 mod columns;
 mod corpus;
@@ -22,6 +23,7 @@ pub mod schema_text;
 mod shards;
 mod train_log;
 
+pub use augmented::AugmentedRow;
 pub use bios::{BioEntry, Person, QaPair, ATTRIBUTES};
 pub use corpus::CorpusDocument;
 pub use error::{ArtifactError, Result};
@@ -85,5 +87,6 @@ pub fn artifact_schemas() -> Vec<(&'static str, Schema)> {
         (HiddenState::NAME, HiddenState::schema(None)),
         (ChoiceOption::NAME, ChoiceOption::schema()),
         (OptionScore::NAME, OptionScore::schema()),
+        (AugmentedRow::NAME, AugmentedRow::schema()),
     ]
 }
