@@ -90,11 +90,14 @@ $(RESULTS)/bios-qa/bios-qa.png: $(foreach v,$(VARIANTS),$(BW)/$(v)/answers.parqu
 	$(BIN)/plot bios-qa --answers $(foreach v,$(VARIANTS),$(BW)/$(v)/answers.parquet) \
 	  --variants $(BIOS_VARIANTS) -o $(RESULTS)/bios-qa/bios-qa
 
-# One Markdown file: per variant its P-probe and Q-probe tables, then the QA table to read the
-# Q-probes against.
+# Two figures (P-probes by position; Q-probes beside QA accuracy) and one Markdown file: per
+# variant its P-probe and Q-probe tables, then the QA table to read the Q-probes against.
 $(RESULTS)/bios-probing/probing.md: $(foreach v,$(VARIANTS),$(BW)/$(v)/p-probe/linear-probe.md $(BW)/$(v)/q-probe/linear-probe.md) $(RESULTS)/bios-qa/bios-qa.png
 	$(BIN)/plot probe-positions --probes $(foreach v,$(VARIANTS),$(BW)/$(v)/p-probe/linear-probe.parquet) \
 	  --variants $(BIOS_VARIANTS) -o $(RESULTS)/bios-probing/p-probes
+	$(BIN)/plot q-probe-qa --probes $(foreach v,$(VARIANTS),$(BW)/$(v)/q-probe/linear-probe.parquet) \
+	  --answers $(foreach v,$(VARIANTS),$(BW)/$(v)/answers.parquet) \
+	  --variants $(BIOS_VARIANTS) -o $(RESULTS)/bios-probing/q-probe-qa
 	{ for v in $(VARIANTS); do echo "# $$v: P-probing"; tail -n +2 $(BW)/$$v/p-probe/linear-probe.md; \
 	  echo; echo "# $$v: Q-probing"; tail -n +2 $(BW)/$$v/q-probe/linear-probe.md; echo; done; \
 	  cat $(RESULTS)/bios-qa/bios-qa.md; } > $@.tmp && mv $@.tmp $@

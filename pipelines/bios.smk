@@ -48,6 +48,10 @@ BIOS_QA_FIGURE_CMD = (f"{BIN}/plot bios-qa --answers {{input}} --variants {','.j
 BIOS_PROBING_CMD = (f"{BIN}/plot probe-positions --probes "
                     + " ".join(f"{BW}/{v}/p-probe/linear-probe.parquet" for v in VARIANTS)
                     + f" --variants {','.join(VARIANTS)} -o {RESULTS}/bios-probing/p-probes && "
+                    + f"{BIN}/plot q-probe-qa --probes "
+                    + " ".join(f"{BW}/{v}/q-probe/linear-probe.parquet" for v in VARIANTS)
+                    + " --answers " + " ".join(f"{BW}/{v}/answers.parquet" for v in VARIANTS)
+                    + f" --variants {','.join(VARIANTS)} -o {RESULTS}/bios-probing/q-probe-qa && "
                     "{{ for v in " + " ".join(VARIANTS) + "; do echo \"# $v: P-probing\"; "
                     f"tail -n +2 {BW}/$v/p-probe/linear-probe.md; echo; echo \"# $v: Q-probing\"; "
                     f"tail -n +2 {BW}/$v/q-probe/linear-probe.md; echo; done; "

@@ -9,6 +9,7 @@ mod fig3;
 mod figures;
 pub mod findings;
 mod probe_positions;
+mod q_probe_qa;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,6 +22,7 @@ pub use canvas::{save, Figure};
 pub use fig3::{EffectivityPanel, Fig3};
 pub use figures::{scenario_order, Fig2, Fig4, Fig5};
 pub use probe_positions::{ProbePositions, VariantProbes};
+pub use q_probe_qa::{QProbeQa, VariantQProbes};
 
 /// Injection steps per scenario, shifted onto the logprobs' numbering.
 pub fn injection_steps(path: &Path, step_offset: u32) -> Result<BTreeMap<String, Vec<u32>>> {

@@ -11,7 +11,7 @@ use factlab_cli::Verbosity;
 use plot::findings::{self, Metric, Seed};
 use plot::{
     check_runs, injection_steps, save, BiosQa, EffectivityPanel, Fig2, Fig3, Fig4, Fig5,
-    ProbePositions, VariantAccuracy, VariantProbes,
+    ProbePositions, QProbeQa, VariantAccuracy, VariantProbes, VariantQProbes,
 };
 
 /// Figures of Chang et al. 2024 from `fit`'s tables: PREFIX.png, PREFIX.svg and PREFIX.md.
@@ -122,6 +122,22 @@ enum FigureCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Physics of LMs 3.1 Figure 6: per attribute, Q-probe accuracy (the name alone) beside QA
+    /// accuracy, one panel per variant, from `fit linear-probe`'s Q-probe tables and `probe
+    /// generate`'s answers.
+    QProbeQa {
+        /// Q-probe linear-probe.parquet of each variant (its deepest layer is drawn).
+        #[arg(long, required = true, num_args = 1..)]
+        probes: Vec<PathBuf>,
+        /// answers.parquet of each variant, in the same order.
+        #[arg(long, required = true, num_args = 1..)]
+        answers: Vec<PathBuf>,
+        /// The variants' names, comma-separated, in the same order.
+        #[arg(long, value_delimiter = ',', required = true)]
+        variants: Vec<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Verdicts on the paper's Figure 3 and Table 2 findings over one or more seeds, by the
     /// decision rule of docs/fidelity.md, as a Markdown file (no figure).
     Findings {
@@ -145,6 +161,17 @@ enum FigureCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+}
+
+/// One variant name per input file.
+fn check_names(flag: &str, files: usize, variants: &[String]) -> Result<()> {
+    if files != variants.len() {
+        bail!(
+            "{files} {flag} files but {} --variants names; give one name per file",
+            variants.len()
+        );
+    }
+    Ok(())
 }
 
 fn read_all<T: Artifact>(paths: &[PathBuf]) -> Result<Vec<T>> {
@@ -191,13 +218,7 @@ fn main() -> Result<()> {
             variants,
             output,
         } => {
-            if answers.len() != variants.len() {
-                bail!(
-                    "{} --answers files but {} --variants names; give one name per file",
-                    answers.len(),
-                    variants.len()
-                );
-            }
+            check_names("--answers", answers.len(), &variants)?;
             let variants = answers
                 .iter()
                 .zip(&variants)
@@ -209,18 +230,38 @@ fn main() -> Result<()> {
             save(&BiosQa { variants }, &output)?;
             output
         }
+        FigureCommand::QProbeQa {
+            probes,
+            answers,
+            variants,
+            output,
+        } => {
+            check_names("--probes", probes.len(), &variants)?;
+            check_names("--answers", answers.len(), &variants)?;
+            let variants = probes
+                .iter()
+                .zip(&answers)
+                .zip(&variants)
+                .map(|((probe_path, answer_path), variant)| {
+                    let answers: Vec<Answer> = read_rows(answer_path)?;
+                    let qa = VariantAccuracy::from_answers(
+                        variant,
+                        &answers,
+                        &display_path(answer_path),
+                    )?;
+                    let rows: Vec<LinearProbeRow> = read_rows(probe_path)?;
+                    VariantQProbes::new(&rows, qa, &display_path(probe_path))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            save(&QProbeQa { variants }, &output)?;
+            output
+        }
         FigureCommand::ProbePositions {
             probes,
             variants,
             output,
         } => {
-            if probes.len() != variants.len() {
-                bail!(
-                    "{} --probes files but {} --variants names; give one name per file",
-                    probes.len(),
-                    variants.len()
-                );
-            }
+            check_names("--probes", probes.len(), &variants)?;
             let variants = probes
                 .iter()
                 .zip(&variants)

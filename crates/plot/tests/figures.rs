@@ -5,7 +5,8 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use factlab_artifacts::{
-    write_rows, DecayRow, EffectivityRow, Injection, ProbeKind, RetentionRow, TrajectoryRow,
+    write_rows, Answer, DecayRow, EffectivityRow, Injection, LinearProbeRow, ProbeKind,
+    RetentionRow, TrajectoryRow, ATTRIBUTES,
 };
 
 const SCENARIOS: [&str; 3] = ["paraphrase", "duplicate", "once"];
@@ -303,4 +304,88 @@ fn findings_apply_the_decision_rule_over_seeds() {
     assert!(!mismatched.status.success());
     assert!(String::from_utf8_lossy(&mismatched.stderr)
         .contains("1 --effectivity files but 2 --decay files"));
+}
+
+/// Q-probes are read at the deepest layer and set beside the QA accuracy computed from answers.
+#[test]
+fn q_probes_are_drawn_beside_qa_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut probes = Vec::new();
+    let mut answers = Vec::new();
+    for (a, attribute) in ATTRIBUTES.iter().enumerate() {
+        for layer in [0u32, 2] {
+            probes.push(LinearProbeRow {
+                layer,
+                position: "name_end".into(),
+                task: attribute.to_string(),
+                train_examples: 50,
+                test_examples: 50,
+                classes: 10,
+                // Layer 0 is planted far off so that reading it would show.
+                accuracy: if layer == 2 { 0.1 * a as f64 } else { 0.99 },
+                baseline: 0.05,
+            });
+        }
+        // `a` right answers out of 10.
+        for person in 0..10u32 {
+            answers.push(Answer {
+                person_id: person,
+                attribute: attribute.to_string(),
+                split: "test".into(),
+                question: String::new(),
+                answer: "x".into(),
+                generated: "x".into(),
+                exact_match: u32::from(person < a as u32),
+                first_token_match: 0,
+            });
+        }
+    }
+    write_rows(&dir.path().join("q.parquet"), &probes).unwrap();
+    write_rows(&dir.path().join("answers.parquet"), &answers).unwrap();
+    let output = plot(
+        dir.path(),
+        &[
+            "q-probe-qa",
+            "--probes",
+            "q.parquet",
+            "--answers",
+            "answers.parquet",
+            "--variants",
+            "single",
+            "-o",
+            "out/q",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = std::fs::read_to_string(dir.path().join("out/q.md")).unwrap();
+    assert!(table.contains("## single (Q-probe layer 2)"), "{table}");
+    assert!(table.contains("| major | 30.0 | 5.0 | 30.0 |"), "{table}");
+    assert!(
+        table.contains("| company_city | 50.0 | 5.0 | 50.0 |"),
+        "{table}"
+    );
+    assert_eq!(png_size(&dir.path().join("out/q.png")), (480, 440));
+
+    // Answers without Q-probe rows are refused, naming the file.
+    let output = plot(
+        dir.path(),
+        &[
+            "q-probe-qa",
+            "--probes",
+            "answers.parquet",
+            "--answers",
+            "answers.parquet",
+            "--variants",
+            "single",
+            "-o",
+            "out/bad",
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("answers.parquet"), "{stderr}");
 }

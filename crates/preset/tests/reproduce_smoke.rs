@@ -238,6 +238,13 @@ fn bios_smoke_preset_runs_the_biography_chain() {
         assert!(probing.contains(heading), "{probing}");
     }
     assert!(results.path().join("bios-probing/p-probes.png").is_file());
+    let q_probe_qa =
+        std::fs::read_to_string(results.path().join("bios-probing/q-probe-qa.md")).unwrap();
+    assert!(
+        q_probe_qa.contains("## multi2+permute (Q-probe layer") && q_probe_qa.contains("| major |"),
+        "{q_probe_qa}"
+    );
+    assert!(results.path().join("bios-probing/q-probe-qa.png").is_file());
     // The celebrity run tests the whole minority, having finetuned on the celebrities' QA.
     let people: Vec<Person> = read_rows(&work.join("celebrity/people.parquet")).unwrap();
     assert_eq!(people.len(), 80);
