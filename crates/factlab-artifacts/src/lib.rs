@@ -33,7 +33,9 @@ pub use io::{
 };
 pub use knowledge::Knowledge;
 pub use logprobs::LogprobRow;
-pub use metrics::{DecayRow, EffectivityRow, LinearProbeRow, RetentionRow, TrajectoryRow};
+pub use metrics::{
+    ChoiceAccuracyRow, DecayRow, EffectivityRow, LinearProbeRow, RetentionRow, TrajectoryRow,
+};
 pub use probes::{Probe, ProbeKind};
 pub use probing::{read_hidden, Answer, ChoiceOption, HiddenState, HiddenWriter, OptionScore};
 pub use shards::{ShardFile, ShardManifest, ShardRow};
@@ -72,6 +74,7 @@ pub fn artifact_schemas() -> Vec<(&'static str, Schema)> {
         (RetentionRow::NAME, RetentionRow::schema()),
         (DecayRow::NAME, DecayRow::schema()),
         (LinearProbeRow::NAME, LinearProbeRow::schema()),
+        (ChoiceAccuracyRow::NAME, ChoiceAccuracyRow::schema()),
         (TrajectoryRow::NAME, TrajectoryRow::schema()),
         (Knowledge::NAME, Knowledge::schema()),
         (Probe::NAME, Probe::schema()),

@@ -91,3 +91,22 @@ flat_artifact! {
         baseline: f64,
     }
 }
+
+flat_artifact! {
+    /// Multiple-choice accuracy of one condition (a model, or a served model in context) on one
+    /// test split (Lampinen et al. 2025): the share of questions whose highest-likelihood option
+    /// is a right one.
+    ChoiceAccuracyRow = "choice-accuracy" {
+        /// What was scored, e.g. `pretrained`, `finetuned`, `icl`, `augmented`.
+        condition: String,
+        split: String,
+        questions: u32,
+        accuracy: f64,
+        /// Standard error: over the split's subsets when it has two or more (the paper's error
+        /// bars), else binomial over its questions.
+        stderr: f64,
+        subsets: u32,
+        /// Mean over the questions of 1 / options: what guessing scores.
+        chance: f64,
+    }
+}

@@ -15,6 +15,7 @@
 //! The joins and group-bys are polars lazy queries ([`tables`]); the per-probe window scans, the
 //! bootstrap and the decay fit are plain Rust over each probe's series.
 
+mod choice_accuracy;
 mod effectivity;
 mod linear_probe;
 mod report;
@@ -31,6 +32,9 @@ use factlab_artifacts::{
     RetentionRow, ShardManifest, TrajectoryRow,
 };
 
+pub use choice_accuracy::{
+    run_choice_accuracy, ChoiceAccuracyOptions, CHOICE_ACCURACY_FILE, CHOICE_ACCURACY_TABLE,
+};
 pub use linear_probe::{
     run_linear_probes, LinearProbeOptions, LINEAR_PROBE_FILE, LINEAR_PROBE_TABLE,
 };

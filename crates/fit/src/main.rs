@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use factlab_cli::Verbosity;
-use fit::{FitOptions, LinearProbeOptions};
+use fit::{ChoiceAccuracyOptions, FitOptions, LinearProbeOptions};
 
 /// Effectivity, retainability and decay constants (Chang et al. 2024 §4).
 ///
@@ -74,6 +74,29 @@ Examples:
         #[command(flatten)]
         verbosity: Verbosity,
     },
+    /// Multiple-choice accuracy per condition and test split (Lampinen et al. 2025): for each
+    /// option-scores file written by `probe score` (one per condition: a model before and after
+    /// finetuning, a served model in context, ...), the share of questions whose
+    /// highest-likelihood option is right, per `split`, with a standard error over the split's
+    /// `subset`s (binomial when it has one) and the chance level. Writes choice-accuracy.parquet
+    /// and choice-accuracy.md.
+    #[command(after_help = "\
+Example:
+  fit choice-accuracy --scores base.parquet finetuned.parquet icl.parquet \\
+      --conditions pretrained,finetuned,icl -o results/lampinen")]
+    ChoiceAccuracy {
+        /// option-scores.parquet of each condition.
+        #[arg(long, required = true, num_args = 1..)]
+        scores: Vec<PathBuf>,
+        /// The conditions' names, comma-separated, in the same order.
+        #[arg(long, value_delimiter = ',', required = true)]
+        conditions: Vec<String>,
+        /// Output folder.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        verbosity: Verbosity,
+    },
 }
 
 #[derive(Args)]
@@ -113,6 +136,26 @@ struct EffectivityArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::ChoiceAccuracy {
+        scores,
+        conditions,
+        output,
+        verbosity,
+    }) = cli.command
+    {
+        verbosity.init_logging();
+        let rows = fit::run_choice_accuracy(&ChoiceAccuracyOptions {
+            scores,
+            conditions,
+            output: output.clone(),
+        })?;
+        tracing::info!(
+            "{} accuracies written to {}",
+            rows.len(),
+            output.join(fit::CHOICE_ACCURACY_TABLE).display()
+        );
+        return Ok(());
+    }
     if let Some(Command::LinearProbe {
         hidden,
         people,
