@@ -1,6 +1,6 @@
 //! The factlab language model: a small Llama-family decoder in candle, with everything `train`
 //! and `probe` share — config, seeded initialisation, a forward pass that can return every
-//! layer's hidden states, AdamW with saveable moments, Hugging Face compatible checkpoints,
+//! layer's hidden states, AdamW with saveable moments, LoRA adapters, Hugging Face compatible checkpoints,
 //! scoring of targets by log-probability and greedy generation.
 
 pub mod checkpoint;
@@ -9,6 +9,7 @@ mod config;
 mod error;
 mod generation;
 pub mod kernels;
+mod lora;
 mod model;
 mod optim;
 mod params;
@@ -18,6 +19,7 @@ pub use config::{HfLlamaConfig, ModelConfig};
 pub use error::{ModelError, Result};
 pub use generation::{greedy_generate, GreedySettings};
 pub use kernels::Kernels;
+pub use lora::{Lora, LoraConfig};
 pub use model::{ids_tensor, Llama};
 pub use optim::{global_norm, AdamW, AdamWConfig};
 pub use params::{

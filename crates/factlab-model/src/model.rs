@@ -12,11 +12,28 @@ use candle_core::{Device, Tensor};
 
 use crate::composed::{self, AttentionTables};
 use crate::kernels::{self, Kernels, RopeTables};
+use crate::lora::{Lora, LowRank};
 use crate::{ModelConfig, Params, Result};
 
 /// `x @ w.T` for activations `x (tokens, in)` and a Hugging Face `(out, in)` weight.
 fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     Ok(x.matmul(&w.t()?)?)
+}
+
+/// A weight as the forward uses it: the variable's view, plus its LoRA update if it has one.
+struct Weight {
+    base: Tensor,
+    update: Option<LowRank>,
+}
+
+impl Weight {
+    /// Made anew at each forward, as the update changes at every optimizer step.
+    fn effective(&self) -> Result<Tensor> {
+        match &self.update {
+            Some(update) => update.apply(&self.base),
+            None => Ok(self.base.clone()),
+        }
+    }
 }
 
 /// Activations are `(tokens, width)` matrices with the rows of a batch's sequences one after
@@ -48,9 +65,9 @@ enum Implementation {
 }
 
 struct Attention {
-    q: Tensor,
+    q: Weight,
     k: Tensor,
-    v: Tensor,
+    v: Weight,
     o: Tensor,
     num_heads: usize,
 }
@@ -59,7 +76,8 @@ impl Attention {
     fn forward(&self, x: &Tensor, tokens: Tokens, kernels: &Implementation) -> Result<Tensor> {
         // One product by the stacked weights gives queries, keys and values. The stack is made
         // anew each time: the model holds views of the variables, which the optimizer updates.
-        let qkv = linear(x, &Tensor::cat(&[&self.q, &self.k, &self.v], 0)?)?;
+        let (q, v) = (self.q.effective()?, self.v.effective()?);
+        let qkv = linear(x, &Tensor::cat(&[&q, &self.k, &v], 0)?)?;
         let width = qkv.dim(1)?;
         let qkv = qkv.reshape((tokens.batch, tokens.seq, width))?;
         let y = match kernels {
@@ -108,10 +126,11 @@ impl Block {
 /// The model over a set of [`Params`]. It holds views of the variables, so an optimizer update
 /// is seen by the next forward without rebuilding.
 pub struct Llama {
-    embed: Tensor,
+    embed: Weight,
     blocks: Vec<Block>,
     norm: RmsNorm,
-    lm_head: Tensor,
+    /// `None` when the output layer is the embedding (tied), LoRA update included.
+    lm_head: Option<Tensor>,
     implementation: Implementation,
 }
 
@@ -130,7 +149,34 @@ impl Llama {
         track_gradients: bool,
         kernels: Kernels,
     ) -> Result<Self> {
-        let tensors = params.model_tensors(track_gradients);
+        Self::build(config, params, None, track_gradients, kernels)
+    }
+
+    /// The model with LoRA adapters: the base weights are frozen (detached, no gradients), and
+    /// the adapters record a graph when `track_gradients` is set.
+    pub fn with_lora(
+        config: &ModelConfig,
+        params: &Params,
+        lora: &Lora,
+        track_gradients: bool,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        Self::build(config, params, Some(lora), track_gradients, kernels)
+    }
+
+    fn build(
+        config: &ModelConfig,
+        params: &Params,
+        lora: Option<&Lora>,
+        track_gradients: bool,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let tensors = params.model_tensors(track_gradients && lora.is_none());
+        let names = params.model_names();
+        let weight = |base: &Tensor, name: &str| Weight {
+            base: base.clone(),
+            update: lora.and_then(|l| l.update_of(name, track_gradients)),
+        };
         let norm = |weight: &Tensor| RmsNorm {
             weight: weight.clone(),
             eps: config.rms_norm_eps,
@@ -138,12 +184,13 @@ impl Llama {
         let blocks = tensors
             .blocks
             .iter()
-            .map(|b| Block {
+            .zip(&names.blocks)
+            .map(|(b, n)| Block {
                 input_norm: norm(&b.input_norm),
                 attention: Attention {
-                    q: b.q.clone(),
+                    q: weight(&b.q, &n.q),
                     k: b.k.clone(),
-                    v: b.v.clone(),
+                    v: weight(&b.v, &n.v),
                     o: b.o.clone(),
                     num_heads: config.num_heads,
                 },
@@ -155,8 +202,8 @@ impl Llama {
                 },
             })
             .collect();
-        let embed = tensors.embed.clone();
-        let lm_head = tensors.lm_head.clone().unwrap_or_else(|| embed.clone());
+        let embed = weight(&tensors.embed, &names.embed);
+        let device = embed.base.device().clone();
         let rope = RopeTables::new(
             config.head_dim(),
             config.max_position_embeddings,
@@ -164,17 +211,22 @@ impl Llama {
         );
         let implementation = match kernels {
             Kernels::Fused => Implementation::Fused(Arc::new(rope)),
-            Kernels::Composed => {
-                Implementation::Composed(AttentionTables::new(&rope, embed.device())?)
-            }
+            Kernels::Composed => Implementation::Composed(AttentionTables::new(&rope, &device)?),
         };
         Ok(Llama {
             embed,
             blocks,
             norm: norm(&tensors.norm),
-            lm_head,
+            lm_head: tensors.lm_head.clone(),
             implementation,
         })
+    }
+
+    /// The embedding and the output layer for one forward (the same tensor when tied).
+    fn embedding(&self) -> Result<(Tensor, Tensor)> {
+        let embed = self.embed.effective()?;
+        let lm_head = self.lm_head.clone().unwrap_or_else(|| embed.clone());
+        Ok((embed, lm_head))
     }
 
     pub fn kernels(&self) -> Kernels {
@@ -194,9 +246,10 @@ impl Llama {
     pub fn forward_with_hidden(&self, ids: &Tensor, keep: bool) -> Result<(Tensor, Vec<Tensor>)> {
         let (batch, seq) = ids.dims2()?;
         let mut hidden = Vec::new();
-        let normed = self.final_states(ids, keep.then_some(&mut hidden))?;
-        let logits = linear(&normed, &self.lm_head)?;
-        let width = self.embed.dim(1)?;
+        let (embed, lm_head) = self.embedding()?;
+        let normed = self.final_states(&embed, ids, keep.then_some(&mut hidden))?;
+        let logits = linear(&normed, &lm_head)?;
+        let width = embed.dim(1)?;
         let hidden = hidden
             .iter()
             .map(|h| h.reshape((batch, seq, width)))
@@ -207,16 +260,22 @@ impl Llama {
     /// Logits `(positions, vocab)` at the given positions of `ids (batch, seq)`, counted row by
     /// row (`b · seq + t`): the output layer runs on those positions only (for scoring targets).
     pub fn logits_at(&self, ids: &Tensor, positions: &Tensor) -> Result<Tensor> {
-        let normed = self.final_states(ids, None)?;
-        linear(&normed.index_select(positions, 0)?, &self.lm_head)
+        let (embed, lm_head) = self.embedding()?;
+        let normed = self.final_states(&embed, ids, None)?;
+        linear(&normed.index_select(positions, 0)?, &lm_head)
     }
 
     /// The final norm of the residual stream, `(batch · seq, hidden)`; with `hidden` given, the
     /// residual stream after the embedding and after each block is pushed onto it.
-    fn final_states(&self, ids: &Tensor, mut hidden: Option<&mut Vec<Tensor>>) -> Result<Tensor> {
+    fn final_states(
+        &self,
+        embed: &Tensor,
+        ids: &Tensor,
+        mut hidden: Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor> {
         let (batch, seq) = ids.dims2()?;
         let tokens = Tokens { batch, seq };
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?;
+        let mut x = embed.index_select(&ids.flatten_all()?, 0)?;
         for block in &self.blocks {
             if let Some(hidden) = hidden.as_deref_mut() {
                 hidden.push(x.clone());
@@ -241,19 +300,18 @@ impl Llama {
         let seq = rows.dim(1)?;
         let inputs = rows.narrow(1, 0, seq - 1)?;
         let mut targets = rows.narrow(1, 1, seq - 1)?.flatten_all()?;
-        let mut normed = self.final_states(&inputs, None)?;
+        let (embed, lm_head) = self.embedding()?;
+        let mut normed = self.final_states(&embed, &inputs, None)?;
         if let Some(positions) = positions {
             normed = normed.index_select(positions, 0)?;
             targets = targets.index_select(positions, 0)?;
         }
         match self.implementation {
-            Implementation::Fused(_) => Ok(kernels::linear_cross_entropy(
-                &normed,
-                &self.lm_head,
-                &targets,
-            )?),
+            Implementation::Fused(_) => {
+                Ok(kernels::linear_cross_entropy(&normed, &lm_head, &targets)?)
+            }
             Implementation::Composed(_) => {
-                composed::cross_entropy(&linear(&normed, &self.lm_head)?, &targets)
+                composed::cross_entropy(&linear(&normed, &lm_head)?, &targets)
             }
         }
     }

@@ -24,6 +24,7 @@ pub struct ParamSpec {
 }
 
 /// The parameters of one decoder block, by what they do (`T` is an index or a tensor).
+#[derive(Clone)]
 pub struct BlockParams<T> {
     pub input_norm: T,
     pub q: T,
@@ -37,6 +38,7 @@ pub struct BlockParams<T> {
 }
 
 /// The parameters of the whole model, by what they do.
+#[derive(Clone)]
 pub struct ModelParams<T> {
     pub embed: T,
     pub blocks: Vec<BlockParams<T>>,
@@ -46,7 +48,7 @@ pub struct ModelParams<T> {
 }
 
 impl<T> ModelParams<T> {
-    fn map<U>(&self, f: impl Fn(&T) -> U) -> ModelParams<U> {
+    pub(crate) fn map<U>(&self, f: impl Fn(&T) -> U) -> ModelParams<U> {
         ModelParams {
             embed: f(&self.embed),
             blocks: self
@@ -103,7 +105,7 @@ impl Layout {
 
 /// The one place the parameters are named (Hugging Face Llama names) and ordered (the order of
 /// initialisation and of the optimizer state): every spec, and where each sits in the model.
-fn parameter_layout(config: &ModelConfig) -> (Vec<ParamSpec>, ModelParams<usize>) {
+pub(crate) fn parameter_layout(config: &ModelConfig) -> (Vec<ParamSpec>, ModelParams<usize>) {
     let (d, f, v) = (config.hidden_size, config.intermediate_size, config.vocab());
     let mut layout = Layout::default();
     let model = ParamPath(String::new()).pp("model");
@@ -149,12 +151,14 @@ pub fn parameter_specs(config: &ModelConfig) -> Vec<ParamSpec> {
     parameter_layout(config).0
 }
 
-/// Trainable variables, in [`parameter_specs`] order.
+/// Trainable variables: a model's, in [`parameter_specs`] order, or any other named set (the
+/// LoRA adapters), which the optimizer treats alike.
 pub struct Params {
     pub names: Vec<String>,
     pub roles: Vec<Role>,
     pub vars: Vec<Var>,
-    layout: ModelParams<usize>,
+    /// Where each model parameter sits; `None` for a set that is not a model.
+    layout: Option<ModelParams<usize>>,
 }
 
 impl Params {
@@ -185,15 +189,55 @@ impl Params {
             names: specs.iter().map(|s| s.name.clone()).collect(),
             roles: specs.iter().map(|s| s.role).collect(),
             vars,
-            layout,
+            layout: Some(layout),
         }
+    }
+
+    /// A named set of variables that is not a model (for [`crate::Lora`]'s adapters).
+    pub(crate) fn from_vars(names: Vec<String>, roles: Vec<Role>, vars: Vec<Var>) -> Self {
+        Params {
+            names,
+            roles,
+            vars,
+            layout: None,
+        }
+    }
+
+    /// A model with the same layout whose parameter `name` is `f(name, tensor)` (new variables).
+    pub(crate) fn map_tensors(
+        &self,
+        mut f: impl FnMut(&str, &Tensor) -> Result<Tensor>,
+    ) -> Result<Self> {
+        let vars = self
+            .names
+            .iter()
+            .zip(&self.vars)
+            .map(|(name, var)| Ok(Var::from_tensor(&f(name, var.as_tensor())?)?))
+            .collect::<Result<_>>()?;
+        Ok(Params {
+            names: self.names.clone(),
+            roles: self.roles.clone(),
+            vars,
+            layout: self.layout.clone(),
+        })
+    }
+
+    fn layout(&self) -> &ModelParams<usize> {
+        self.layout
+            .as_ref()
+            .expect("a model's parameters (not a set of adapters)")
+    }
+
+    /// The parameters' names by what they do.
+    pub fn model_names(&self) -> ModelParams<String> {
+        self.layout().map(|&i| self.names[i].clone())
     }
 
     /// The parameters as tensors by what they do, for building a model. With `track_gradients`
     /// false they are detached views of the same storage: no graph is recorded, yet every
     /// update is seen.
     pub fn model_tensors(&self, track_gradients: bool) -> ModelParams<Tensor> {
-        self.layout.map(|&i| {
+        self.layout().map(|&i| {
             let t = self.vars[i].as_tensor();
             if track_gradients {
                 t.clone()
