@@ -8,6 +8,7 @@ mod canvas;
 mod fig3;
 mod figures;
 pub mod findings;
+mod icl_vs_finetune;
 mod probe_positions;
 mod q_probe_qa;
 
@@ -21,6 +22,7 @@ pub use bios_qa::{BiosQa, VariantAccuracy};
 pub use canvas::{save, Figure};
 pub use fig3::{EffectivityPanel, Fig3};
 pub use figures::{scenario_order, Fig2, Fig4, Fig5};
+pub use icl_vs_finetune::{ChoicePanel, IclVsFinetune};
 pub use probe_positions::{ProbePositions, VariantProbes};
 pub use q_probe_qa::{QProbeQa, VariantQProbes};
 

@@ -4,14 +4,14 @@ use anyhow::bail;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use factlab_artifacts::{
-    display_path, read_rows, write_atomic, Answer, Artifact, DecayRow, EffectivityRow,
-    LinearProbeRow, RetentionRow, TrajectoryRow,
+    display_path, read_rows, write_atomic, Answer, Artifact, ChoiceAccuracyRow, DecayRow,
+    EffectivityRow, LinearProbeRow, RetentionRow, TrajectoryRow,
 };
 use factlab_cli::Verbosity;
 use plot::findings::{self, Metric, Seed};
 use plot::{
-    check_runs, injection_steps, save, BiosQa, EffectivityPanel, Fig2, Fig3, Fig4, Fig5,
-    ProbePositions, QProbeQa, VariantAccuracy, VariantProbes, VariantQProbes,
+    check_runs, injection_steps, save, BiosQa, ChoicePanel, EffectivityPanel, Fig2, Fig3, Fig4,
+    Fig5, IclVsFinetune, ProbePositions, QProbeQa, VariantAccuracy, VariantProbes, VariantQProbes,
 };
 
 /// Figures of Chang et al. 2024 from `fit`'s tables: PREFIX.png, PREFIX.svg and PREFIX.md.
@@ -138,6 +138,19 @@ enum FigureCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Lampinen et al. 2025 Figures 2–4: multiple-choice accuracy per test split and condition
+    /// (pretrained, finetuned, in context, finetuned on augmented data) ± one standard error,
+    /// with chance, one panel per dataset, from `fit choice-accuracy`'s tables.
+    IclVsFinetune {
+        /// choice-accuracy.parquet of each dataset.
+        #[arg(long, required = true, num_args = 1..)]
+        accuracy: Vec<PathBuf>,
+        /// The datasets' names (panel titles), comma-separated, in the same order.
+        #[arg(long, value_delimiter = ',', required = true)]
+        datasets: Vec<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Verdicts on the paper's Figure 3 and Table 2 findings over one or more seeds, by the
     /// decision rule of docs/fidelity.md, as a Markdown file (no figure).
     Findings {
@@ -163,12 +176,12 @@ enum FigureCommand {
     },
 }
 
-/// One variant name per input file.
-fn check_names(flag: &str, files: usize, variants: &[String]) -> Result<()> {
-    if files != variants.len() {
+/// One name per input file.
+fn check_names(files_flag: &str, files: usize, names_flag: &str, names: &[String]) -> Result<()> {
+    if files != names.len() {
         bail!(
-            "{files} {flag} files but {} --variants names; give one name per file",
-            variants.len()
+            "{files} {files_flag} files but {} {names_flag} names; give one name per file",
+            names.len()
         );
     }
     Ok(())
@@ -218,7 +231,7 @@ fn main() -> Result<()> {
             variants,
             output,
         } => {
-            check_names("--answers", answers.len(), &variants)?;
+            check_names("--answers", answers.len(), "--variants", &variants)?;
             let variants = answers
                 .iter()
                 .zip(&variants)
@@ -236,8 +249,8 @@ fn main() -> Result<()> {
             variants,
             output,
         } => {
-            check_names("--probes", probes.len(), &variants)?;
-            check_names("--answers", answers.len(), &variants)?;
+            check_names("--probes", probes.len(), "--variants", &variants)?;
+            check_names("--answers", answers.len(), "--variants", &variants)?;
             let variants = probes
                 .iter()
                 .zip(&answers)
@@ -256,12 +269,29 @@ fn main() -> Result<()> {
             save(&QProbeQa { variants }, &output)?;
             output
         }
+        FigureCommand::IclVsFinetune {
+            accuracy,
+            datasets,
+            output,
+        } => {
+            check_names("--accuracy", accuracy.len(), "--datasets", &datasets)?;
+            let panels = accuracy
+                .iter()
+                .zip(&datasets)
+                .map(|(path, dataset)| {
+                    let rows: Vec<ChoiceAccuracyRow> = read_rows(path)?;
+                    ChoicePanel::new(dataset, rows, &display_path(path))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            save(&IclVsFinetune { panels }, &output)?;
+            output
+        }
         FigureCommand::ProbePositions {
             probes,
             variants,
             output,
         } => {
-            check_names("--probes", probes.len(), &variants)?;
+            check_names("--probes", probes.len(), "--variants", &variants)?;
             let variants = probes
                 .iter()
                 .zip(&variants)

@@ -5,8 +5,8 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use factlab_artifacts::{
-    write_rows, Answer, DecayRow, EffectivityRow, Injection, LinearProbeRow, ProbeKind,
-    RetentionRow, TrajectoryRow, ATTRIBUTES,
+    write_rows, Answer, ChoiceAccuracyRow, DecayRow, EffectivityRow, Injection, LinearProbeRow,
+    ProbeKind, RetentionRow, TrajectoryRow, ATTRIBUTES,
 };
 
 const SCENARIOS: [&str; 3] = ["paraphrase", "duplicate", "once"];
@@ -388,4 +388,60 @@ fn q_probes_are_drawn_beside_qa_accuracy() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("answers.parquet"), "{stderr}");
+}
+
+/// One panel per dataset, conditions as bars; the table shows accuracy ± s.e. per split.
+#[test]
+fn icl_against_finetuning_is_drawn_per_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let row = |condition: &str, split: &str, accuracy: f64| ChoiceAccuracyRow {
+        condition: condition.into(),
+        split: split.into(),
+        questions: 100,
+        accuracy,
+        stderr: 0.05,
+        subsets: 2,
+        chance: 0.5,
+    };
+    let reversals = vec![
+        row("finetuned", "reversals", 0.5),
+        row("icl", "reversals", 0.9),
+    ];
+    let semantic = vec![
+        row("finetuned", "reversals", 0.6),
+        row("finetuned", "syllogisms", 0.3),
+        row("icl", "syllogisms", 0.7),
+    ];
+    write_rows(&dir.path().join("a.parquet"), &reversals).unwrap();
+    write_rows(&dir.path().join("b.parquet"), &semantic).unwrap();
+    let output = plot(
+        dir.path(),
+        &[
+            "icl-vs-finetune",
+            "--accuracy",
+            "a.parquet",
+            "b.parquet",
+            "--datasets",
+            "reversals,semantic",
+            "-o",
+            "out/icl",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = std::fs::read_to_string(dir.path().join("out/icl.md")).unwrap();
+    for expected in [
+        "## reversals",
+        "| reversals | 50.0 | 50.0 ± 5.0 | 90.0 ± 5.0 |",
+        "## semantic",
+        "| syllogisms | 50.0 | 30.0 ± 5.0 | 70.0 ± 5.0 |",
+        "| reversals | 50.0 | 60.0 ± 5.0 | – |",
+    ] {
+        assert!(table.contains(expected), "`{expected}` not in\n{table}");
+    }
+    // Panels side by side: 300 + 170 per split each.
+    assert_eq!(png_size(&dir.path().join("out/icl.png")), (470 + 640, 480));
 }
