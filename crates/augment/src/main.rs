@@ -1,0 +1,139 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+use augment::{Backend, Options, SamplingSettings, Split, Strategy};
+use clap::Parser;
+use factlab_cli::Verbosity;
+use factlab_served::ServedArgs;
+
+/// Augment finetuning documents with inferences: the inputs pass through and the augmentations
+/// follow (Lampinen et al. 2025 §3).
+#[derive(Parser)]
+#[command(
+    name = "augment",
+    version,
+    about,
+    after_help = "\
+The output has a `text` column, so it is also a corpus for `inject -c`. Served requests are
+cached (--cache; by default OUTPUT.requests.jsonl): rerun the same command after an
+interruption and only requests never answered are sent. The same inputs, seed and replies give
+a byte-identical output.
+
+Examples:
+  augment -i knowledge.parquet -o augmented.parquet --strategy local,global \\
+        --endpoint http://127.0.0.1:8731 --model smollm2
+  augment -i knowledge.parquet -o augmented.parquet --backend rules --strategy local,global \\
+        --split independent
+  augment -i knowledge.parquet -o para.parquet --strategy paraphrase --paraphrases 9 \\
+        --endpoint http://127.0.0.1:8000 --model Qwen/Qwen2.5-7B-Instruct --concurrency 16
+  augment -i bios.parquet --people people.parquet -o bior.parquet --strategy rewrite-bio \\
+        --endpoint http://127.0.0.1:8731 --model smollm2 --max-attempts 6
+  gen-facts reversals -o - | augment -i - -o aug.parquet --backend rules --strategy local"
+)]
+struct Cli {
+    /// Knowledge Parquet (`-` for stdin); for rewrite-bio, the bios Parquet.
+    #[arg(short, long, value_name = "FILE")]
+    input: PathBuf,
+    /// Augmented Parquet to write (`-` for stdout).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Augmentations to add, comma-separated, in this order.
+    #[arg(long, value_enum, value_delimiter = ',', required = true)]
+    strategy: Vec<Strategy>,
+    #[arg(long, value_enum, default_value_t = Backend::Served)]
+    backend: Backend,
+    /// Sentence splitting of every output document, originals included: `independent` gives one
+    /// row per sentence, `cumulative` one per sentence after its document's preceding ones.
+    #[arg(long, value_enum, default_value_t = Split::None)]
+    split: Split,
+    /// Seeds the request seeds, the rules backend's choices and the global context samples.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Paraphrases per document (strategy paraphrase).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    paraphrases: u32,
+    /// Rewrites per biography entry (strategy rewrite-bio).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    rewrites: u32,
+    /// People Parquet of the biographies (strategy rewrite-bio).
+    #[arg(long, value_name = "FILE")]
+    people: Option<PathBuf>,
+    /// Requests per piece of work before it is reported as rejected: a reply is rejected when
+    /// it is empty or, for rewrite-bio, lacks an attribute value.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    max_attempts: u32,
+    /// Context size for strategy global (tokens estimated as bytes / 4): the other documents are
+    /// a seeded sample when they do not all fit.
+    #[arg(long, value_name = "TOKENS", default_value_t = 32768)]
+    context_tokens: usize,
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f64,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f64,
+    /// The most tokens of one reply.
+    #[arg(long, default_value_t = 512)]
+    max_tokens: u32,
+    /// Relations file of the rules backend.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "data/lampinen/relations.toml"
+    )]
+    relations: PathBuf,
+    /// Folder of the prompt files (local.toml, global.toml, paraphrase.toml, rewrite-bio.toml).
+    #[arg(long, value_name = "DIR", default_value = "data/augment")]
+    prompts: PathBuf,
+    #[command(flatten)]
+    served: ServedArgs,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    cli.verbosity.init_logging();
+    let served = match cli.backend {
+        Backend::Served => {
+            let mut args = cli.served.clone();
+            if args.cache.is_none() {
+                if cli.output.as_os_str() == "-" {
+                    tracing::warn!("no --cache with -o -: a rerun sends every request again");
+                } else {
+                    let mut name = cli.output.clone().into_os_string();
+                    name.push(".requests.jsonl");
+                    args.cache = Some(name.into());
+                }
+            }
+            Some(args.config()?)
+        }
+        Backend::Rules => None,
+    };
+    let bar = cli.verbosity.progress(0, "requests");
+    let summary = augment::run(
+        &Options {
+            input: cli.input,
+            output: cli.output,
+            strategies: cli.strategy,
+            backend: cli.backend,
+            split: cli.split,
+            seed: cli.seed,
+            relations: cli.relations,
+            prompts: cli.prompts,
+            people: cli.people,
+            paraphrases: cli.paraphrases,
+            rewrites: cli.rewrites,
+            max_attempts: cli.max_attempts,
+            context_tokens: cli.context_tokens,
+            sampling: SamplingSettings {
+                temperature: cli.temperature,
+                top_p: cli.top_p,
+                max_tokens: cli.max_tokens,
+            },
+            served,
+        },
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    tracing::info!("augment: {}", summary.line());
+    Ok(())
+}
