@@ -168,7 +168,11 @@ pub fn knowledge_jobs(
         }
         Strategy::Global => {
             let prompt = Prompt::load(prompts, "global", &["documents", "target"])?;
-            let overhead = prompt.messages(&[]).iter().map(|m| m.content.len()).sum();
+            let overhead = prompt
+                .messages(&[("documents", ""), ("target", "")])
+                .iter()
+                .map(|m| m.content.len())
+                .sum();
             for (row, document) in documents.iter().enumerate() {
                 let context = global_context(documents, row, overhead, context_tokens, seed)?;
                 let messages = prompt.messages(&[

@@ -57,3 +57,30 @@ pub fn options(input: &Path, output: &Path, strategies: &[Strategy], backend: Ba
         served: None,
     }
 }
+
+/// A client configuration for a stub server: quick retries, a cache in `dir`.
+pub fn stub_client(url: &str, dir: &Path) -> factlab_served::ClientConfig {
+    let mut config = factlab_served::ClientConfig::new(url, "stub-model");
+    config.timeout = std::time::Duration::from_secs(5);
+    config.backoff = std::time::Duration::from_millis(1);
+    config.max_backoff = std::time::Duration::from_millis(5);
+    config.concurrency = 3;
+    config.cache = Some(dir.join("requests.jsonl"));
+    config
+}
+
+/// The sentence a local-augmentation request asks about.
+pub fn statement(text: &str) -> &str {
+    text.strip_prefix("Statement: ").unwrap_or(text)
+}
+
+/// What the stub answers to a local request: a lead-in line and two list items that name the
+/// sentence, so a reply can be traced back to its prompt.
+pub fn local_reply(sentence: &str) -> String {
+    format!("Here you go:\n1. Restated {sentence}\n2. Reversed {sentence}")
+}
+
+/// The reply as augment stores it.
+pub fn local_text(sentence: &str) -> String {
+    format!("Restated {sentence} Reversed {sentence}")
+}
