@@ -43,6 +43,10 @@ flat_artifact! {
         completion: String,
         /// 1 for a right option, else 0.
         correct: u32,
+        /// The test split the question belongs to (e.g. `reversals`, `category-holdouts`).
+        split: String,
+        /// A finer group of questions within the split, the unit of standard-error bars.
+        subset: String,
     }
 }
 
@@ -57,6 +61,8 @@ flat_artifact! {
         /// 1 for the option of its question with the highest `logprob_sum`, else 0.
         chosen: u32,
         correct: u32,
+        split: String,
+        subset: String,
     }
 }
 

@@ -116,6 +116,8 @@ pub fn score_options(
             tokens: logprobs.len() as u32,
             chosen: u32::from(chosen),
             correct: choice.correct,
+            split: choice.split.clone(),
+            subset: choice.subset.clone(),
         })
         .collect())
 }
@@ -148,6 +150,8 @@ mod tests {
             prompt: "p".into(),
             completion: " c".into(),
             correct,
+            split: "reversals".into(),
+            subset: "category".into(),
         }
     }
 

@@ -314,6 +314,8 @@ fn bios_through_inject_train_and_every_probe_subcommand() {
                 prompt: format!("{} was born in", person.name),
                 completion: format!(" {city}"),
                 correct: u32::from(*city == person.birth_city),
+                split: "birth-city".into(),
+                subset: format!("question-{}", question % 2),
             });
         }
     }
@@ -329,8 +331,20 @@ fn bios_through_inject_train_and_every_probe_subcommand() {
     assert_eq!(scores.len(), 40);
     for (option, score) in options.iter().zip(&scores) {
         assert_eq!(
-            (score.question_id, score.option_id, score.correct),
-            (option.question_id, option.option_id, option.correct)
+            (
+                score.question_id,
+                score.option_id,
+                score.correct,
+                &score.split,
+                &score.subset
+            ),
+            (
+                option.question_id,
+                option.option_id,
+                option.correct,
+                &option.split,
+                &option.subset
+            )
         );
         assert!(score.tokens >= 1 && score.logprob_sum < 0.0);
         assert!((score.logprob_mean * score.tokens as f64 - score.logprob_sum).abs() < 1e-9);

@@ -125,6 +125,8 @@ fn option_scores_are_sums_of_token_logprobs_from_the_forward_pass() {
         prompt: "Ann was born in".into(),
         completion: completion.into(),
         correct,
+        split: "birth-city".into(),
+        subset: if question_id == 0 { "first" } else { "second" }.into(),
     };
     let choices = vec![
         option(0, 0, " Paris", 1),
@@ -146,6 +148,10 @@ fn option_scores_are_sums_of_token_logprobs_from_the_forward_pass() {
         assert_eq!(score.tokens as usize, target.len());
         assert!((score.logprob_mean - sum / target.len() as f64).abs() < 1e-4);
         assert_eq!(score.correct, choice.correct);
+        assert_eq!(
+            (&score.split, &score.subset),
+            (&choice.split, &choice.subset)
+        );
     }
     for question in [0, 1] {
         let options: Vec<_> = scores
