@@ -29,12 +29,27 @@ Examples:
         --constant-lr 4e-4 --reset-optimizer --reset-step --out runs/mid-once \\
         --probes data/probes.parquet --eval-schedule '0..=60, 100..=160, log(160..=2500, 30)'
 
+  # LoRA finetuning as in Physics of LMs 3.1 (App. D): rank 8 on every block's query and value
+  # projections, rank 128 on the embedding, lr 3e-4, weight decay 0.01; the checkpoint's
+  # weights stay frozen
+  train --shards data/qa/manifest.json --init runs/base/checkpoints/step-080000 \
+        --reset-step --lora-rank 8 --lora-embedding-rank 128 --lr 3e-4 --weight-decay 0.01 \
+        --warmup-steps 0 --out runs/qa-lora
+
   # continue a killed run exactly where its last checkpoint left it
   train --resume runs/base
 
 Step schedules (--eval-schedule, --save-at) are comma-separated items: N; a..b or a..=b (every
 step, end exclusive or inclusive); a..=b:k (every k-th); log(a..=b, k) (k log-spaced points).
 Probes at step t are scored with the weights before the update of step t (t = 0: on load).
+
+LoRA (--lora-rank, --lora-embedding-rank): each adapted weight W is used as W + (alpha/r)·B·A,
+B zero at the start (so step 0 is the checkpoint's model) and A seeded by --seed. Only A and B
+train, with their own AdamW moments (fresh: --reset-optimizer is implied) and the --weight-decay
+applied to every adapter. Checkpoints hold the merged weights in model.safetensors, loadable as
+any other, and the adapters and their moments in lora-adapters.safetensors and
+lora-optimizer.safetensors; --resume rebuilds the model from the --init checkpoint, which must
+then be unchanged.
 
 On the CPU the model runs fused kernels (RMSNorm, attention core, SwiGLU, output layer with
 cross-entropy, AdamW) and train tunes the allocator and sets CANDLE_BARRIER_POOL_SPIN_LIMIT=0
@@ -66,6 +81,18 @@ pub struct Cli {
     /// With --init: number this run's steps from 0 (the paper's t) instead of the checkpoint's.
     #[arg(long, requires = "init")]
     pub reset_step: bool,
+    /// With --init: LoRA finetuning, a rank-R update of every block's query and value
+    /// projections; only the adapters train, the checkpoint's weights stay frozen.
+    #[arg(long, value_name = "R", conflicts_with = "resume")]
+    pub lora_rank: Option<usize>,
+    /// With --init: LoRA update of rank R2 of the embedding. With tied embeddings (the
+    /// default) the output layer is the embedding and sees the same update; an untied output
+    /// layer stays frozen.
+    #[arg(long, value_name = "R2", conflicts_with = "resume")]
+    pub lora_embedding_rank: Option<usize>,
+    /// Scale each LoRA update by ALPHA / its rank [default: scale 1, as alpha = rank would].
+    #[arg(long, value_name = "ALPHA", conflicts_with = "resume")]
+    pub lora_alpha: Option<f64>,
     /// Hold the learning rate constant at LR; with --init and no value, at the checkpoint's
     /// scheduled rate.
     #[arg(long, value_name = "LR", num_args = 0..=1)]
@@ -151,6 +178,7 @@ pub fn run(cli: Cli) -> Result<()> {
 /// Resolves the flags of a new run (not `--resume`) against the shards and, for `--init`, the
 /// checkpoint.
 pub fn config_from_flags(cli: &Cli) -> Result<(RunConfig, Start)> {
+    crate::lora::check_flags(cli)?;
     let shards = cli.shards.clone().context("--shards is required")?;
     let out = cli.out.clone().context("--out is required")?;
     let manifest = ShardManifest::load(&shards)?;
@@ -206,7 +234,6 @@ pub fn config_from_flags(cli: &Cli) -> Result<(RunConfig, Start)> {
         shards,
         out,
         run_id,
-        model,
         seed: cli.seed,
         optimizer: AdamWConfig {
             beta1: cli.beta1,
@@ -225,6 +252,8 @@ pub fn config_from_flags(cli: &Cli) -> Result<(RunConfig, Start)> {
         eval_at,
         eval_batch: cli.eval_batch,
         device: cli.device.clone(),
+        lora: crate::lora::from_flags(cli, &model)?,
+        model,
     };
     let start = match &cli.init {
         Some(checkpoint) => Start::Init {

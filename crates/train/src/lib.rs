@@ -1,10 +1,11 @@
 //! `train`: trains the factlab model on shards written by `inject` — from scratch, continued
 //! from a checkpoint as in Chang et al. 2024 (`--init`, optionally constant LR, fresh optimizer,
-//! steps from 0), or resumed exactly after a kill (`--resume`) — and scores probes at scheduled
-//! steps into `logprobs.parquet`.
+//! steps from 0; full or LoRA finetuning), or resumed exactly after a kill (`--resume`) — and
+//! scores probes at scheduled steps into `logprobs.parquet`.
 
 pub mod cli;
 mod data;
+pub mod lora;
 pub mod run;
 mod state;
 pub mod steps;

@@ -15,6 +15,7 @@ use factlab_rng::Rng;
 use tokenizers::Tokenizer;
 
 use crate::data::ShardStream;
+use crate::lora::{self, Weights};
 use crate::state::STATE_FORMAT;
 pub use crate::state::{
     RunConfig, TrainState, CHECKPOINTS_DIR, LOGPROBS_FILE, OPTIMIZER_FILE, STATE_FILE,
@@ -25,7 +26,7 @@ use crate::update;
 /// A run ready to train: model, optimizer and data positioned at `state`.
 pub struct Session {
     state: TrainState,
-    params: Params,
+    weights: Weights,
     optimizer: AdamW,
     /// Run-time RNG, saved in checkpoints (nothing in the loop draws from it yet).
     rng: Rng,
@@ -59,7 +60,7 @@ pub enum Start {
 
 impl Session {
     /// `config.end_step` counts updates from the run's first step; it is made absolute here.
-    pub fn new(mut config: RunConfig, start: Start) -> Result<Self> {
+    pub fn new(config: RunConfig, start: Start) -> Result<Self> {
         let device = factlab_model::device(&config.device)?;
         let manifest = ShardManifest::load(&config.shards)?;
         let mut state = TrainState {
@@ -72,11 +73,11 @@ impl Session {
             rng: Rng::new(config.seed).state(),
             config: config.clone(),
         };
-        let (params, optimizer) = match start {
+        let (weights, optimizer) = match start {
             Start::Scratch => {
                 let params = Params::init(&config.model, config.seed, &device)?;
                 let optimizer = AdamW::new(config.optimizer.clone(), &params)?;
-                (params, optimizer)
+                (Weights { params, lora: None }, optimizer)
             }
             Start::Init {
                 checkpoint,
@@ -88,6 +89,19 @@ impl Session {
                 state.schedule_step = previous.schedule_step;
                 if !reset_step {
                     state.step = previous.step;
+                }
+                if let Some(run) = &config.lora {
+                    let (weights, optimizer) =
+                        lora::start(run, &config.model, params, config.seed, &config.optimizer)?;
+                    state.optimizer_step = optimizer.step;
+                    return Self::open(config, state, weights, optimizer, manifest.steps, device);
+                }
+                if previous.config.lora.is_some() && !reset_optimizer {
+                    anyhow::bail!(
+                        "{}: a LoRA checkpoint holds optimizer state for its adapters only; \
+                         continue from it with --reset-optimizer or with new --lora-* adapters",
+                        checkpoint.display()
+                    );
                 }
                 let optimizer = if reset_optimizer {
                     AdamW::new(config.optimizer.clone(), &params)?
@@ -101,10 +115,21 @@ impl Session {
                     )?
                 };
                 state.optimizer_step = optimizer.step;
-                (params, optimizer)
+                (Weights { params, lora: None }, optimizer)
             }
         };
-        let available = manifest.steps;
+        Self::open(config, state, weights, optimizer, manifest.steps, device)
+    }
+
+    /// A new run at `state`, its weights and optimizer made; `available` steps in the shards.
+    fn open(
+        mut config: RunConfig,
+        mut state: TrainState,
+        weights: Weights,
+        optimizer: AdamW,
+        available: u32,
+        device: Device,
+    ) -> Result<Self> {
         config.end_step = state.step + config.end_step.min(available);
         state.config = config;
         let stream = ShardStream::open(&state.config.shards, state.data_step)?;
@@ -112,7 +137,7 @@ impl Session {
         Ok(Session {
             rng: Rng::from_state(state.rng),
             state,
-            params,
+            weights,
             optimizer,
             stream,
             probes,
@@ -132,14 +157,26 @@ impl Session {
         let state = TrainState::load(&latest)?;
         let config = &state.config;
         let device = factlab_model::device(&config.device)?;
-        let (_, params) = checkpoint::load_model(&latest, &device)?;
-        let optimizer = AdamW::load(
-            config.optimizer.clone(),
-            state.optimizer_step,
-            &params,
-            &latest.join(OPTIMIZER_FILE),
-            &device,
-        )?;
+        let (weights, optimizer) = match &config.lora {
+            Some(run) => lora::resume(
+                run,
+                &latest,
+                &config.optimizer,
+                state.optimizer_step,
+                &device,
+            )?,
+            None => {
+                let (_, params) = checkpoint::load_model(&latest, &device)?;
+                let optimizer = AdamW::load(
+                    config.optimizer.clone(),
+                    state.optimizer_step,
+                    &params,
+                    &latest.join(OPTIMIZER_FILE),
+                    &device,
+                )?;
+                (Weights { params, lora: None }, optimizer)
+            }
+        };
         let stream = ShardStream::open(&config.shards, state.data_step)?;
         let probes = load_probes(config, &stream)?;
         // The logs are written before each checkpoint, so they hold at least its rows.
@@ -164,7 +201,7 @@ impl Session {
         Ok(Session {
             rng: Rng::from_state(state.rng),
             state,
-            params,
+            weights,
             optimizer,
             stream,
             probes,
@@ -183,8 +220,8 @@ impl Session {
     /// checkpoint of the final weights.
     pub fn run(mut self, verbosity: &Verbosity) -> Result<()> {
         let config = self.state.config.clone();
-        let model = Llama::new(&config.model, &self.params, true)?;
-        let scorer = Llama::new(&config.model, &self.params, false)?;
+        let model = self.weights.model(&config.model, true)?;
+        let scorer = self.weights.model(&config.model, false)?;
         let first_step = self.state.step;
         let progress = verbosity.progress(
             u64::from(config.end_step.saturating_sub(first_step)),
@@ -269,7 +306,7 @@ impl Session {
         let config = &self.state.config;
         let (loss, norm) = update::gradient_step(
             model,
-            &self.params,
+            self.weights.trainable(),
             &mut self.optimizer,
             rows,
             update::StepSettings {
@@ -312,9 +349,8 @@ impl Session {
         let name = step_folder_name(u64::from(self.state.step));
         let state_text = serde_json::to_string_pretty(&self.state)? + "\n";
         checkpoint::write_folder_atomic(&folder, &name, |dir| {
-            checkpoint::save_model(dir, &self.state.config.model, &self.params)?;
-            self.optimizer
-                .save(&self.params, &dir.join(OPTIMIZER_FILE))?;
+            self.weights
+                .save(dir, &self.state.config.model, &self.optimizer)?;
             let path = dir.join(STATE_FILE);
             std::fs::write(&path, &state_text).map_err(|e| factlab_model::ModelError::io(&path, e))
         })?;

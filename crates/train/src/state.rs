@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use factlab_model::{AdamWConfig, ModelConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::lora::LoraRun;
 use crate::steps::LrSchedule;
 
 pub const TRAIN_LOG_FILE: &str = "train-log.parquet";
@@ -41,6 +42,9 @@ pub struct RunConfig {
     pub eval_at: Vec<u32>,
     pub eval_batch: usize,
     pub device: String,
+    /// LoRA finetuning: only adapters train, over the `--init` checkpoint's frozen weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraRun>,
 }
 
 /// `state.json` of a checkpoint: where every counter stands after `step` updates.
