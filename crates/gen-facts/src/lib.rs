@@ -1,11 +1,13 @@
 //! `gen-facts`: the first stage. Writes knowledge paragraphs about invented entities with their
 //! paraphrases and probes, a background corpus about other invented entities, or imports the
-//! public Fictional Knowledge release into the same two artifacts.
+//! public Fictional Knowledge release into the same two artifacts; [`lampinen`] writes the
+//! nonsense-word finetuning documents and test questions of Lampinen et al. 2025.
 
 mod background;
 mod bios;
 mod grammar;
 mod import;
+pub mod lampinen;
 mod names;
 mod paragraph;
 mod world;

@@ -1,3 +1,5 @@
+mod lampinen_cli;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
@@ -21,6 +23,7 @@ Examples:
   gen-facts background --tokens 2000000 --seed 1 -o corpus.parquet
   gen-facts import-fictional-knowledge fictional_knowledge.json -o knowledge.parquet --probes probes.parquet
   gen-facts bios -n 100000 --variant multi5+permute -o bios.parquet --people people.parquet --qa qa.parquet
+  gen-facts semantic -n 2200 -o semantic.parquet --options semantic-options.parquet
   gen-facts background --documents 2000 -o - | inject -c - -o runs/pre --steps 50   (`-` is stdout)"
 )]
 struct Cli {
@@ -169,6 +172,9 @@ Examples:
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    Reversals(lampinen_cli::ReversalsArgs),
+    Syllogisms(lampinen_cli::SyllogismsArgs),
+    Semantic(lampinen_cli::SemanticArgs),
     /// Convert the public Fictional Knowledge release (a JSON list of objects with
     /// `train_context`, `mem_input`/`mem_target`, `gen_input`/`gen_target`,
     /// `hard_gen_input`/`hard_gen_target` and optional `paraphrases`) into the same artifacts.
@@ -339,6 +345,9 @@ fn main() -> Result<()> {
                 summary.qa_pairs
             );
         }
+        Command::Reversals(args) => lampinen_cli::reversals(args)?,
+        Command::Syllogisms(args) => lampinen_cli::syllogisms(args)?,
+        Command::Semantic(args) => lampinen_cli::semantic(args)?,
         Command::ImportFictionalKnowledge {
             input,
             output,
