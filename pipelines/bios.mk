@@ -55,7 +55,11 @@ $(BW)/%/base/done: $(BW)/%/pretrain/shards/manifest.json $(BIN)/train
 	touch $@
 
 # QA finetuning: P_train pairs only, loss on the answers, from the pretrained weights with a
-# fresh optimizer, no warmup and cosine decay to 10 % (the paper's App. D).
+# fresh optimizer, no warmup and cosine decay to 10 % (the paper's App. D). Full finetuning, or
+# LoRA when the preset's bios_finetune.lora_rank / lora_embedding_rank are set (the paper's
+# r on the query and value projections, r' on the embedding).
+BIOS_FINETUNE_LORA := $(if $(BIOS_FINETUNE_LORA_RANK),--lora-rank $(BIOS_FINETUNE_LORA_RANK)) \
+  $(if $(BIOS_FINETUNE_LORA_EMBEDDING_RANK),--lora-embedding-rank $(BIOS_FINETUNE_LORA_EMBEDDING_RANK))
 $(BW)/%/qa-train/shards/manifest.json: $(BW)/%/qa.parquet $(BW)/%/pretrain/shards/manifest.json $(BIN)/inject
 	rm -rf $(BW)/$*/qa-train
 	$(BIN)/inject -c $(BW)/$*/bios.parquet -o $(BW)/$*/qa-train --tokenizer $(BW)/$*/pretrain/tokenizer.json \
@@ -66,7 +70,8 @@ $(BW)/%/finetune/done: $(BW)/%/qa-train/shards/manifest.json $(BW)/%/base/done $
 	rm -rf $(BW)/$*/finetune
 	$(BIOS_RUN_TRAIN) --shards $< --init $(BW)/$*/base/checkpoints/step-$(call step6,$(BIOS_PRETRAIN_STEPS)) \
 	  --reset-step --reset-optimizer --lr $(BIOS_FINETUNE_LR) --warmup-steps 0 \
-	  --schedule-steps $(BIOS_FINETUNE_STEPS) --weight-decay 0.01 --out $(BW)/$*/finetune --device $(DEVICE)
+	  --schedule-steps $(BIOS_FINETUNE_STEPS) --weight-decay 0.01 $(BIOS_FINETUNE_LORA) \
+	  --out $(BW)/$*/finetune --device $(DEVICE)
 	touch $@
 
 $(BW)/%/answers.parquet: $(BW)/%/finetune/done $(BW)/%/qa.parquet $(BIN)/probe

@@ -30,10 +30,16 @@ BIOS_QA_SHARDS_CMD = (f"rm -rf {BW}/{{wildcards.variant}}/qa-train && {BIN}/inje
                       f"--tokenizer {BW}/{{wildcards.variant}}/pretrain/tokenizer.json --qa {{input.qa}} "
                       f"--qa-split train --seed {BIOS_SEED} --seq-len {BP['seq_len']} "
                       f"--batch-size {BF['batch_size']} --steps {BF['steps']}")
+# Full finetuning, or LoRA when the preset sets bios_finetune.lora_rank / lora_embedding_rank.
+BIOS_FINETUNE_LORA = " ".join(
+    f"--{flag} {BF[key]}" for key, flag in [("lora_rank", "lora-rank"),
+                                            ("lora_embedding_rank", "lora-embedding-rank")]
+    if str(BF.get(key, "")) != "")
 BIOS_FINETUNE_CMD = (f"rm -rf {BW}/{{wildcards.variant}}/finetune && {BIN}/train --shards {{input.shards}} "
                      f"--init {BW}/{{wildcards.variant}}/base/checkpoints/step-{int(BP['steps']):06d} "
                      f"--reset-step --reset-optimizer --lr {BF['lr']} --warmup-steps 0 "
-                     f"--schedule-steps {BF['steps']} --weight-decay 0.01 --out {BW}/{{wildcards.variant}}/finetune")
+                     f"--schedule-steps {BF['steps']} --weight-decay 0.01 {BIOS_FINETUNE_LORA} "
+                     f"--out {BW}/{{wildcards.variant}}/finetune")
 BIOS_ANSWERS_CMD = (f"{BIN}/probe generate --checkpoint {BW}/{{wildcards.variant}}/finetune "
                     f"--tokenizer {BW}/{{wildcards.variant}}/pretrain/tokenizer.json --qa {{input.qa}} "
                     f"--split test --max-new-tokens {B['bios_generate']['max_new_tokens']} "

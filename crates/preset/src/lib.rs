@@ -1,6 +1,7 @@
 //! A preset is a TOML file of tables of scalars (`[train] base_steps = 300`); `make_variables`
 //! turns it into `TRAIN_BASE_STEPS := 300` lines for `include` in the Makefile. Lists become
-//! comma-separated values.
+//! comma-separated values. Keys added after the presets were written have defaults, so older
+//! presets keep working and the Makefile never reads an undefined variable.
 
 use anyhow::{bail, Result};
 use toml::Value;
@@ -23,9 +24,23 @@ fn scalar(path: &str, value: &Value) -> Result<String> {
     })
 }
 
+/// Optional keys: `(section, key, value)` taken when a preset's section lacks the key.
+const DEFAULTS: &[(&str, &str, &str)] = &[
+    // Empty: full finetuning; a rank: LoRA (`train --lora-rank` / `--lora-embedding-rank`).
+    ("bios_finetune", "lora_rank", ""),
+    ("bios_finetune", "lora_embedding_rank", ""),
+];
+
 /// `SECTION_KEY := value` for every key of every top-level table, sorted by name.
 pub fn make_variables(text: &str) -> Result<String> {
-    let root: toml::Table = text.parse()?;
+    let mut root: toml::Table = text.parse()?;
+    for (section, key, value) in DEFAULTS {
+        if let Some(Value::Table(table)) = root.get_mut(*section) {
+            table
+                .entry(key.to_string())
+                .or_insert_with(|| Value::String(value.to_string()));
+        }
+    }
     let mut out = String::new();
     for (section, table) in &root {
         let Value::Table(table) = table else {
@@ -53,6 +68,23 @@ mod tests {
         assert_eq!(
             make_variables(text).unwrap(),
             "MODEL_SMALL := pipelines/models/tiny.toml\nTRAIN_BASE_STEPS := 300\nTRAIN_LR := 0.001\nTRAIN_STAGES := 50,100\n"
+        );
+    }
+
+    #[test]
+    fn optional_keys_take_their_defaults() {
+        let text = "[bios_finetune]\nsteps = 4\n";
+        assert_eq!(
+            make_variables(text).unwrap(),
+            "BIOS_FINETUNE_LORA_EMBEDDING_RANK := \nBIOS_FINETUNE_LORA_RANK := \nBIOS_FINETUNE_STEPS := 4\n"
+        );
+        let text = "[bios_finetune]\nlora_rank = 8\n";
+        assert!(make_variables(text)
+            .unwrap()
+            .contains("BIOS_FINETUNE_LORA_RANK := 8\n"));
+        assert_eq!(
+            make_variables("[train]\nx = 1\n").unwrap(),
+            "TRAIN_X := 1\n"
         );
     }
 
