@@ -37,7 +37,8 @@ pub struct Client {
 
 /// Why one try failed, and whether another try may succeed.
 enum TryError {
-    Retry(String),
+    /// With the wait the server asked for (`Retry-After`), if any.
+    Retry(String, Option<Duration>),
     Fatal(ServedError),
 }
 
@@ -116,7 +117,11 @@ impl Client {
     }
 
     /// Token log-probabilities of `prompt` (with `echo`) and of `max_tokens` greedy tokens after
-    /// it. With `max_tokens: 0` and `echo: true` this scores a text without generating.
+    /// it. To score a text, pass `echo: true` and `max_tokens: 1` and ignore the tokens whose
+    /// `text_offset` is at or past the prompt's length: llama-cpp-python reads `max_tokens: 0`
+    /// as "no limit". Its server also shifts echoed log-probabilities by one position for
+    /// models that add no BOS token; prefix the prompt with the model's BOS text there (see
+    /// RUST-NOTES, "A real served model, offline").
     pub fn complete_logprobs(
         &self,
         prompt: &str,
@@ -182,7 +187,7 @@ impl Client {
                 .try_once(&url, body)
                 .and_then(|reply| match parse(&reply) {
                     Ok(value) => Ok((reply, value)),
-                    Err(why) => Err(TryError::Retry(format!("unusable reply: {why}"))),
+                    Err(why) => Err(TryError::Retry(format!("unusable reply: {why}"), None)),
                 });
             match outcome {
                 Ok((reply, value)) => {
@@ -197,15 +202,18 @@ impl Client {
                     });
                 }
                 Err(TryError::Fatal(error)) => return Err(error),
-                Err(TryError::Retry(why)) if retry >= self.config.max_retries => {
+                Err(TryError::Retry(why, _)) if retry >= self.config.max_retries => {
                     return Err(ServedError::GaveUp {
                         url,
                         tries: retry + 1,
                         last: why,
                     })
                 }
-                Err(TryError::Retry(why)) => {
-                    let wait = self.backoff(&key, retry);
+                Err(TryError::Retry(why, asked)) => {
+                    // A server's own Retry-After is honoured up to the longest backoff.
+                    let wait = self
+                        .backoff(&key, retry)
+                        .max(asked.unwrap_or_default().min(self.config.max_backoff));
                     tracing::debug!("{url}: {why}; retry {} in {wait:?}", retry + 1);
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(wait);
@@ -236,6 +244,12 @@ impl Client {
         }
         let mut response = request.send_json(body).map_err(transport_error)?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let text = response
             .body_mut()
             .with_config()
@@ -244,11 +258,11 @@ impl Client {
             .map_err(transport_error)?;
         match status {
             200..=299 => serde_json::from_str(&text)
-                .map_err(|e| TryError::Retry(format!("malformed JSON reply: {e}"))),
-            408 | 429 | 500..=599 => Err(TryError::Retry(format!(
-                "HTTP {status}: {}",
-                shorten(&text)
-            ))),
+                .map_err(|e| TryError::Retry(format!("malformed JSON reply: {e}"), None)),
+            408 | 429 | 500..=599 => Err(TryError::Retry(
+                format!("HTTP {status}: {}", shorten(&text)),
+                retry_after,
+            )),
             _ => Err(TryError::Fatal(ServedError::Refused {
                 url: url.to_string(),
                 status,
@@ -264,7 +278,7 @@ fn transport_error(error: ureq::Error) -> TryError {
         | ureq::Error::Io(_)
         | ureq::Error::ConnectionFailed
         | ureq::Error::HostNotFound
-        | ureq::Error::Protocol(_) => TryError::Retry(error.to_string()),
+        | ureq::Error::Protocol(_) => TryError::Retry(error.to_string(), None),
         other => TryError::Fatal(ServedError::Config(other.to_string())),
     }
 }

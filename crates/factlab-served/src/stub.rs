@@ -54,6 +54,8 @@ pub struct StubReply {
     pub delay: Duration,
     /// Closes the connection without answering.
     pub hang_up: bool,
+    /// Sent as a `Retry-After` header (seconds).
+    pub retry_after: Option<u64>,
 }
 
 impl StubReply {
@@ -63,6 +65,7 @@ impl StubReply {
             body: value.to_string(),
             delay: Duration::ZERO,
             hang_up: false,
+            retry_after: None,
         }
     }
 
@@ -90,6 +93,7 @@ impl StubReply {
             body: json!({"error": {"message": format!("stub says {status}")}}).to_string(),
             delay: Duration::ZERO,
             hang_up: false,
+            retry_after: None,
         }
     }
 
@@ -100,6 +104,7 @@ impl StubReply {
             body: r#"{"choices": [{"message": {"content": "cut of"#.into(),
             delay: Duration::ZERO,
             hang_up: false,
+            retry_after: None,
         }
     }
 
@@ -108,6 +113,11 @@ impl StubReply {
             hang_up: true,
             ..Self::status(500)
         }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn after(mut self, delay: Duration) -> Self {
@@ -211,9 +221,13 @@ fn serve(stream: TcpStream, shared: &Shared) {
         return;
     }
     let reason = if reply.status < 400 { "OK" } else { "Error" };
+    let retry_after = reply
+        .retry_after
+        .map(|s| format!("Retry-After: {s}\r\n"))
+        .unwrap_or_default();
     let head = format!(
         "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
+         {retry_after}Connection: close\r\n\r\n",
         reply.status,
         reply.body.len()
     );

@@ -71,6 +71,22 @@ fn a_reply_slower_than_the_timeout_is_abandoned_and_retried() {
 }
 
 #[test]
+fn retry_after_is_honoured_up_to_the_longest_backoff() {
+    let server = StubServer::start(|request| match request.seen {
+        1 => StubReply::status(429).retry_after(5),
+        _ => answer(request.last_text()),
+    });
+    let mut config = config(&server);
+    config.max_backoff = Duration::from_millis(300);
+    let client = Client::new(config).unwrap();
+    let start = Instant::now();
+    assert_eq!(client.chat(&ask("wug")).unwrap().value.text, "WUG");
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+}
+
+#[test]
 fn a_slow_reply_within_the_timeout_is_not_retried() {
     let server =
         StubServer::start(|request| answer(request.last_text()).after(Duration::from_millis(200)));
