@@ -3,9 +3,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use factlab_cli::Verbosity;
+use factlab_served::ServedArgs;
 use probe::{
-    GenerateOptions, HiddenInput, HiddenOptions, LayerSpec, ModelSource, PositionSpec,
-    ScoreOptions, Split,
+    GenerateOptions, HiddenInput, HiddenOptions, InContextOptions, LayerSpec, ModelSource,
+    PositionSpec, ScoreOptions, ScoreSummary, Split,
 };
 
 /// Read what a trained model knows: QA answers, hidden states, option likelihoods.
@@ -147,6 +148,54 @@ Examples:
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// In-context learning (Lampinen et al. 2025): the options scored by a served model with
+    /// training documents in its prompt, through an OpenAI-compatible /v1/completions endpoint
+    /// that echoes the prompt's token log-probabilities (llama.cpp's server and vLLM do).
+    ///
+    /// Each option is sent as INSTRUCTION, a blank line, the documents (one per line), a blank
+    /// line, then the option's prompt and completion; the completion's tokens are summed. The
+    /// option with the highest sum is its question's choice, as in `probe score`, and the output
+    /// is the same option-scores file. Without --context the model sees the question alone
+    /// (the paper's unexposed control).
+    ///
+    /// Choice where the paper differs: the paper puts the whole training set in a 1M-token
+    /// context (subsampled 8× on the largest set). A small served model has a few thousand
+    /// tokens, so each question gets the documents that share its rarest words (tf-idf over
+    /// the context file), best first, as many as fit --context-tokens (bytes / 4).
+    #[command(after_help = "\
+Examples:
+  probe score-in-context --endpoint http://127.0.0.1:8731 --model smollm2-135m \\
+        --options options.parquet --context knowledge.parquet -o icl-scores.parquet
+  probe score-in-context --endpoint http://127.0.0.1:8731 --model smollm2-135m \\
+        --bos-prefix '<|im_start|>' --cache icl-cache.jsonl --options options.parquet -o unexposed.parquet
+
+llama.cpp's server shifts echoed prompt log-probabilities by one token for models that add no
+begin-of-text token (SmolLM2, Qwen2.5); --bos-prefix with the model's marker fixes it.")]
+    ScoreInContext {
+        #[command(flatten)]
+        served: ServedArgs,
+        /// Options Parquet (`-` for stdin).
+        #[arg(long, value_name = "FILE")]
+        options: PathBuf,
+        /// Documents to put in context: any Parquet with a `text` column (knowledge.parquet,
+        /// augment's output).
+        #[arg(long, value_name = "FILE")]
+        context: Option<PathBuf>,
+        /// Documents per prompt, in estimated tokens (bytes / 4).
+        #[arg(long, default_value_t = 1024, value_parser = at_least_one)]
+        context_tokens: usize,
+        #[arg(
+            long,
+            default_value = "Use the facts in the following documents to answer."
+        )]
+        instruction: String,
+        /// Text sent before every prompt and not scored (the model's begin-of-text marker).
+        #[arg(long, default_value = "")]
+        bos_prefix: String,
+        /// Option scores Parquet to write (`-` for stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 /// A count that must be positive: 0 would answer nothing or batch nothing.
@@ -242,14 +291,43 @@ fn main() -> Result<()> {
                 &bar,
             )?;
             bar.finish_and_clear();
-            tracing::info!(
-                "scored {} options of {} questions; the chosen option is correct for {} ({:.1} %)",
-                summary.options,
-                summary.questions,
-                summary.right,
-                100.0 * summary.right as f64 / summary.questions.max(1) as f64
-            );
+            report_choices(&summary);
+        }
+        Command::ScoreInContext {
+            served,
+            options,
+            context,
+            context_tokens,
+            instruction,
+            bos_prefix,
+            output,
+        } => {
+            let bar = cli.verbosity.progress(0, "options");
+            let summary = probe::score_in_context(
+                &InContextOptions {
+                    served: served.config()?,
+                    options,
+                    context,
+                    context_tokens,
+                    instruction,
+                    bos_prefix,
+                    output,
+                },
+                &bar,
+            )?;
+            bar.finish_and_clear();
+            report_choices(&summary);
         }
     }
     Ok(())
+}
+
+fn report_choices(summary: &ScoreSummary) {
+    tracing::info!(
+        "scored {} options of {} questions; the chosen option is correct for {} ({:.1} %)",
+        summary.options,
+        summary.questions,
+        summary.right,
+        100.0 * summary.right as f64 / summary.questions.max(1) as f64
+    );
 }

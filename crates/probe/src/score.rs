@@ -45,7 +45,7 @@ pub fn score(options: &ScoreOptions, bar: &ProgressBar) -> Result<ScoreSummary> 
 }
 
 /// Flags are 0 or 1, and no option appears twice in its question.
-fn check_options(choices: &[ChoiceOption], file: &str) -> Result<()> {
+pub(crate) fn check_options(choices: &[ChoiceOption], file: &str) -> Result<()> {
     let mut seen = HashSet::new();
     for (row, choice) in choices.iter().enumerate() {
         if choice.correct > 1 {
@@ -124,7 +124,7 @@ pub fn score_options(
 
 /// For each option, whether it has the highest sum of its question; among equal sums the one
 /// that comes first.
-fn choose(choices: &[ChoiceOption], sums: &[f64]) -> Vec<bool> {
+pub(crate) fn choose(choices: &[ChoiceOption], sums: &[f64]) -> Vec<bool> {
     let mut best: BTreeMap<u32, usize> = BTreeMap::new();
     for (index, choice) in choices.iter().enumerate() {
         best.entry(choice.question_id)
