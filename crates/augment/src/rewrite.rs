@@ -21,7 +21,7 @@ pub fn bio_jobs(
     people: &[Person],
     prompts: &Path,
     rewrites: u32,
-) -> Result<Vec<Job>> {
+) -> Result<Vec<Job<'static>>> {
     let prompt = Prompt::load(prompts, "rewrite-bio", &["name", "entry", "values"])?;
     let names: HashMap<u32, &str> = people
         .iter()
@@ -51,7 +51,10 @@ pub fn bio_jobs(
                 sample,
                 dataset: DATASET.to_string(),
                 strategy: Strategy::RewriteBio,
-                messages: messages.clone(),
+                messages: {
+                    let messages = messages.clone();
+                    Box::new(move || messages.clone())
+                },
                 must_contain: values.clone(),
                 label: format!(
                     "person {} ({name}), {} entry {}, rewrite {sample}",

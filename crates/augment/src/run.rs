@@ -117,7 +117,7 @@ pub fn run(options: &Options, bar: &ProgressBar) -> Result<Summary> {
                 Backend::Rules => Some(Relations::load(&options.relations)?),
                 Backend::Served => None,
             };
-            let mut jobs: Vec<Job> = Vec::new();
+            let mut jobs: Vec<Job<'_>> = Vec::new();
             for &strategy in &options.strategies {
                 match (&relations, &client) {
                     (Some(relations), _) => derived.extend(rules::augment(
@@ -190,7 +190,7 @@ fn original(source_id: u32, dataset: &str, text: &str) -> Original {
 
 fn serve(
     client: &Client,
-    jobs: &[Job],
+    jobs: &[Job<'_>],
     options: &Options,
     bar: &ProgressBar,
     derived: &mut Vec<Derived>,

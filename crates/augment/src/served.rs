@@ -3,6 +3,7 @@
 //! asked again with the next attempt number.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use factlab_artifacts::Knowledge;
@@ -22,15 +23,19 @@ pub struct SamplingSettings {
     pub max_tokens: u32,
 }
 
+/// Builds a job's chat when it runs: a global prompt holds the whole training set, so the
+/// prompts of all jobs are never in memory at once.
+pub type Messages<'a> = Box<dyn Fn() -> Vec<Message> + Send + Sync + 'a>;
+
 /// One piece of work for the model.
-pub struct Job {
+pub struct Job<'a> {
     pub source_id: u32,
     /// Input row index: with `sample` and the attempt, it picks the job's sampling seed.
     pub row: u32,
     pub sample: u32,
     pub dataset: String,
     pub strategy: Strategy,
-    pub messages: Vec<Message>,
+    pub messages: Messages<'a>,
     /// Strings the cleaned reply must contain verbatim to be kept.
     pub must_contain: Vec<String>,
     /// Names the job in a rejection report.
@@ -44,7 +49,7 @@ pub enum Outcome {
 }
 
 /// The seed sent with a request: below 2³¹, since servers read it as a 32-bit integer.
-fn sample_seed(seed: u64, job: &Job, attempt: u32) -> u64 {
+fn sample_seed(seed: u64, job: &Job<'_>, attempt: u32) -> u64 {
     let keys = [
         job.strategy.stream(),
         job.row as u64,
@@ -56,16 +61,17 @@ fn sample_seed(seed: u64, job: &Job, attempt: u32) -> u64 {
 
 fn run_job(
     client: &Client,
-    job: &Job,
+    job: &Job<'_>,
     settings: SamplingSettings,
     seed: u64,
     max_attempts: u32,
 ) -> Result<Outcome> {
+    let messages = (job.messages)();
     let mut missing = Vec::new();
     for attempt in 0..max_attempts {
         let sample_seed = sample_seed(seed, job, attempt);
         let request = ChatRequest {
-            messages: job.messages.clone(),
+            messages: messages.clone(),
             sampling: Sampling {
                 temperature: settings.temperature,
                 top_p: settings.top_p,
@@ -118,7 +124,7 @@ fn run_job(
 /// Every job's outcome, in job order; stops at the first request that fails for good.
 pub fn run_jobs(
     client: &Client,
-    jobs: &[Job],
+    jobs: &[Job<'_>],
     settings: SamplingSettings,
     seed: u64,
     max_attempts: u32,
@@ -132,15 +138,15 @@ pub fn run_jobs(
 }
 
 /// The jobs of the knowledge strategies, in document order.
-pub fn knowledge_jobs(
+pub fn knowledge_jobs<'a>(
     strategy: Strategy,
-    documents: &[Knowledge],
+    documents: &'a [Knowledge],
     prompts: &Path,
     paraphrases: u32,
     context_tokens: usize,
     seed: u64,
-) -> Result<Vec<Job>> {
-    let job = |row: usize, sample: u32, messages: Vec<Message>, what: &str| Job {
+) -> Result<Vec<Job<'a>>> {
+    let job = |row: usize, sample: u32, messages: Messages<'a>, what: &str| Job {
         source_id: documents[row].id,
         row: row as u32,
         sample,
@@ -153,46 +159,45 @@ pub fn knowledge_jobs(
     let mut jobs = Vec::new();
     match strategy {
         Strategy::Local => {
-            let prompt = Prompt::load(prompts, "local", &["sentence"])?;
+            let prompt = Arc::new(Prompt::load(prompts, "local", &["sentence"])?);
             for (row, document) in documents.iter().enumerate() {
                 for (index, sentence) in sentences(&document.text).into_iter().enumerate() {
-                    let messages = prompt.messages(&[("sentence", sentence)]);
-                    jobs.push(job(
-                        row,
-                        index as u32,
-                        messages,
-                        &format!("sentence {index}"),
-                    ));
+                    let prompt = Arc::clone(&prompt);
+                    let messages = Box::new(move || prompt.messages(&[("sentence", sentence)]));
+                    let what = format!("sentence {index}");
+                    jobs.push(job(row, index as u32, messages, &what));
                 }
             }
         }
         Strategy::Global => {
-            let prompt = Prompt::load(prompts, "global", &["documents", "target"])?;
+            let prompt = Arc::new(Prompt::load(prompts, "global", &["documents", "target"])?);
             let overhead = prompt
                 .messages(&[("documents", ""), ("target", "")])
                 .iter()
                 .map(|m| m.content.len())
                 .sum();
             for (row, document) in documents.iter().enumerate() {
-                let context = global_context(documents, row, overhead, context_tokens, seed)?;
-                let messages = prompt.messages(&[
-                    ("documents", context.as_str()),
-                    ("target", document.text.as_str()),
-                ]);
+                let others = global_context(documents, row, overhead, context_tokens, seed)?;
+                let prompt = Arc::clone(&prompt);
+                let messages = Box::new(move || {
+                    let texts: Vec<&str> =
+                        others.iter().map(|&i| documents[i].text.as_str()).collect();
+                    prompt.messages(&[
+                        ("documents", texts.join("\n\n").as_str()),
+                        ("target", document.text.as_str()),
+                    ])
+                });
                 jobs.push(job(row, 0, messages, "(global)"));
             }
         }
         Strategy::Paraphrase => {
-            let prompt = Prompt::load(prompts, "paraphrase", &["document"])?;
+            let prompt = Arc::new(Prompt::load(prompts, "paraphrase", &["document"])?);
             for (row, document) in documents.iter().enumerate() {
-                let messages = prompt.messages(&[("document", document.text.as_str())]);
                 for sample in 0..paraphrases {
-                    jobs.push(job(
-                        row,
-                        sample,
-                        messages.clone(),
-                        &format!("paraphrase {sample}"),
-                    ));
+                    let prompt = Arc::clone(&prompt);
+                    let messages =
+                        Box::new(move || prompt.messages(&[("document", document.text.as_str())]));
+                    jobs.push(job(row, sample, messages, &format!("paraphrase {sample}")));
                 }
             }
         }
@@ -201,16 +206,16 @@ pub fn knowledge_jobs(
     Ok(jobs)
 }
 
-/// The other documents that fit in the context beside the target (tokens estimated as bytes / 4):
-/// all of them in input order if they fit, otherwise a seeded sample per target, still in
-/// input order.
+/// The other documents that fit in the context beside the target (tokens estimated as bytes / 4),
+/// by index: all of them in input order if they fit, otherwise a seeded sample per target, still
+/// in input order.
 fn global_context(
     documents: &[Knowledge],
     target: usize,
     overhead_bytes: usize,
     context_tokens: usize,
     seed: u64,
-) -> Result<String> {
+) -> Result<Vec<usize>> {
     let budget = context_tokens.saturating_mul(4);
     let fixed = overhead_bytes + documents[target].text.len();
     if fixed >= budget {
@@ -237,6 +242,5 @@ fn global_context(
         });
         others.sort_unstable();
     }
-    let texts: Vec<&str> = others.iter().map(|&i| documents[i].text.as_str()).collect();
-    Ok(texts.join("\n\n"))
+    Ok(others)
 }

@@ -132,12 +132,13 @@ fn a_rerun_reads_every_reply_from_the_cache_and_writes_the_same_bytes() {
 }
 
 #[test]
-fn faults_on_the_way_change_nothing_in_the_output() {
+fn faults_on_the_way_and_the_thread_count_change_nothing_in_the_output() {
+    // One request at a time, no faults: the reference.
     let clean = run_served(
         &local_stub(),
         tempfile::tempdir().unwrap().path(),
         &[Strategy::Local],
-        |_| {},
+        |o| o.served.as_mut().unwrap().concurrency = 1,
     );
     let faulty = StubServer::start(|request| match request.seen {
         1 => StubReply::status(500),
@@ -153,6 +154,39 @@ fn faults_on_the_way_change_nothing_in_the_output() {
     );
     assert_eq!(run.bytes, clean.bytes);
     assert_eq!(run.summary.requests.retries, 6 * 3);
+}
+
+#[test]
+fn rewrite_bio_needs_people_a_model_and_a_run_of_its_own() {
+    let server = local_stub();
+    let dir = tempfile::tempdir().unwrap();
+    let people = vec![person(0, "Ada Mira Quell")];
+    let (bios, people_path) = (
+        dir.path().join("bios.parquet"),
+        dir.path().join("people.parquet"),
+    );
+    write_rows(&bios, &people.iter().map(entry).collect::<Vec<_>>()).unwrap();
+    write_rows(&people_path, &people).unwrap();
+    let output = dir.path().join("out.parquet");
+    let attempt = |strategies: &[Strategy], backend: Backend, with_people: bool| {
+        let mut options = options(&bios, &output, strategies, backend);
+        options.people = with_people.then(|| people_path.clone());
+        options.served = Some(stub_client(&server.url(), dir.path()));
+        format!(
+            "{:#}",
+            augment::run(&options, &ProgressBar::hidden()).unwrap_err()
+        )
+    };
+    assert!(attempt(&[Strategy::RewriteBio], Backend::Served, false).contains("--people"));
+    assert!(attempt(&[Strategy::RewriteBio], Backend::Rules, true).contains("--backend served"));
+    let mixed = attempt(
+        &[Strategy::RewriteBio, Strategy::Local],
+        Backend::Served,
+        true,
+    );
+    assert!(mixed.contains("separately"), "{mixed}");
+    assert!(server.requests().is_empty());
+    assert!(!output.exists());
 }
 
 /// The target document of a global request: what follows the last heading.
