@@ -50,10 +50,12 @@ struct Cli {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Paraphrases per document (strategy paraphrase).
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
     paraphrases: u32,
     /// Rewrites per biography entry (strategy rewrite-bio).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
     rewrites: u32,
     /// People Parquet of the biographies (strategy rewrite-bio).
     #[arg(long, value_name = "FILE")]
