@@ -60,7 +60,7 @@ pub enum Start {
 
 impl Session {
     /// `config.end_step` counts updates from the run's first step; it is made absolute here.
-    pub fn new(config: RunConfig, start: Start) -> Result<Self> {
+    pub fn new(mut config: RunConfig, start: Start) -> Result<Self> {
         let device = factlab_model::device(&config.device)?;
         let manifest = ShardManifest::load(&config.shards)?;
         let mut state = TrainState {
@@ -90,46 +90,37 @@ impl Session {
                 if !reset_step {
                     state.step = previous.step;
                 }
-                if let Some(run) = &config.lora {
-                    let (weights, optimizer) =
-                        lora::start(run, &config.model, params, config.seed, &config.optimizer)?;
-                    state.optimizer_step = optimizer.step;
-                    return Self::open(config, state, weights, optimizer, manifest.steps, device);
-                }
-                if previous.config.lora.is_some() && !reset_optimizer {
-                    anyhow::bail!(
-                        "{}: a LoRA checkpoint holds optimizer state for its adapters only; \
-                         continue from it with --reset-optimizer or with new --lora-* adapters",
-                        checkpoint.display()
-                    );
-                }
-                let optimizer = if reset_optimizer {
-                    AdamW::new(config.optimizer.clone(), &params)?
-                } else {
-                    AdamW::load(
-                        config.optimizer.clone(),
-                        previous.optimizer_step,
-                        &params,
-                        &checkpoint.join(OPTIMIZER_FILE),
-                        &device,
-                    )?
+                let (weights, optimizer) = match &config.lora {
+                    Some(run) => {
+                        lora::start(run, &config.model, params, config.seed, &config.optimizer)?
+                    }
+                    None if previous.config.lora.is_some() && !reset_optimizer => {
+                        anyhow::bail!(
+                            "{}: a LoRA checkpoint holds optimizer state for its adapters only; \
+                             continue from it with --reset-optimizer or with new --lora-* adapters",
+                            checkpoint.display()
+                        )
+                    }
+                    None if reset_optimizer => {
+                        let optimizer = AdamW::new(config.optimizer.clone(), &params)?;
+                        (Weights { params, lora: None }, optimizer)
+                    }
+                    None => {
+                        let optimizer = AdamW::load(
+                            config.optimizer.clone(),
+                            previous.optimizer_step,
+                            &params,
+                            &checkpoint.join(OPTIMIZER_FILE),
+                            &device,
+                        )?;
+                        (Weights { params, lora: None }, optimizer)
+                    }
                 };
                 state.optimizer_step = optimizer.step;
-                (Weights { params, lora: None }, optimizer)
+                (weights, optimizer)
             }
         };
-        Self::open(config, state, weights, optimizer, manifest.steps, device)
-    }
-
-    /// A new run at `state`, its weights and optimizer made; `available` steps in the shards.
-    fn open(
-        mut config: RunConfig,
-        mut state: TrainState,
-        weights: Weights,
-        optimizer: AdamW,
-        available: u32,
-        device: Device,
-    ) -> Result<Self> {
+        let available = manifest.steps;
         config.end_step = state.step + config.end_step.min(available);
         state.config = config;
         let stream = ShardStream::open(&state.config.shards, state.data_step)?;
