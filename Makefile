@@ -9,6 +9,9 @@
 #   make reproduce-bios-probing PRESET=tiny  its P- and Q-probes (pipelines/bios.mk)
 #   make reproduce-celebrity PRESET=tiny     celebrities lift an un-augmented minority
 #   make reproduce-bios-mixed PRESET=tiny    mixed training against pretrain + finetune
+#   make reproduce-icl-vs-finetune PRESET=tiny   Lampinen et al.: in context against finetuned
+#                                            (pipelines/lampinen.mk; starts a served model)
+#   make served-install / check-served       the local served model (pipelines/served.mk)
 #
 # Intermediate files live under $(RESULTS)/work/$(PRESET)/ and each is rebuilt only when what it
 # is made from changed; figures go to $(RESULTS)/<target>/.
@@ -36,11 +39,11 @@ THREADS ?= $(shell echo $$(( $(CORES) / $(JOBS) > 0 ? $(CORES) / $(JOBS) : 1 )))
 KNOWLEDGE ?=
 CORPUS ?=
 
-STAGES := gen-facts inject train probe fit plot preset
+STAGES := gen-facts augment inject train probe fit plot preset
 BINARIES := $(addprefix $(BIN)/,$(STAGES))
 
 .SECONDARY:
-.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 reproduce-mid reproduce-bios-qa reproduce-bios-probing reproduce-celebrity reproduce-bios-mixed FORCE
+.PHONY: build test lint check-python check-hf clean reproduce-fig2 reproduce-fig3 reproduce-fig4 reproduce-table2 reproduce-fig5 reproduce-mid reproduce-bios-qa reproduce-bios-probing reproduce-celebrity reproduce-bios-mixed reproduce-icl-vs-finetune FORCE
 
 ## build: every stage binary (dependencies optimised, see Cargo.toml's dev profile)
 build:
@@ -89,7 +92,7 @@ step6 = $(shell printf '%06d' $(1))
 comma := ,
 space := $(subst ,, )
 
-ifneq ($(filter-out reproduce-bios-% reproduce-celebrity,$(filter reproduce-%,$(MAKECMDGOALS))),)
+ifneq ($(filter-out reproduce-bios-% reproduce-celebrity reproduce-icl-%,$(filter reproduce-%,$(MAKECMDGOALS))),)
 MAKEFLAGS += -j$(JOBS) --output-sync=line
 RUN_TRAIN := RAYON_NUM_THREADS=$(THREADS) $(BIN)/train
 W := $(RESULTS)/work/$(PRESET)
@@ -223,3 +226,5 @@ reproduce-table2: $(FIT)
 endif
 
 include pipelines/bios.mk
+include pipelines/served.mk
+include pipelines/lampinen.mk

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use factlab_artifacts::{
-    read_rows, Answer, DecayRow, EffectivityRow, Knowledge, LinearProbeRow, LogprobRow, Person,
-    Probe, ProbeKind, ShardRow,
+    read_rows, Answer, AugmentedRow, ChoiceAccuracyRow, ChoiceOption, DecayRow, EffectivityRow,
+    Knowledge, LinearProbeRow, LogprobRow, Person, Probe, ProbeKind, ShardRow,
 };
 
 fn workspace_root() -> PathBuf {
@@ -263,4 +263,57 @@ fn bios_smoke_preset_runs_the_biography_chain() {
     assert_eq!(qa_rows, shards.len() * 3 / 4, "0.8 of 4 rows rounds to 3");
     let mixed = std::fs::read_to_string(results.path().join("bios-mixed/bios-mixed.md")).unwrap();
     assert!(mixed.contains("| single+mixed |"), "{mixed}");
+}
+
+/// Lampinen et al. as a user runs it without a served model: `make reproduce-icl-vs-finetune`
+/// with the lampinen-smoke preset, through gen-facts (the three nonsense-word datasets),
+/// augment (the rules backend), inject, train (pretraining, then finetuning per condition),
+/// probe score, fit choice-accuracy and plot.
+#[test]
+fn lampinen_smoke_preset_compares_conditions_per_split() {
+    let results = tempfile::tempdir().unwrap();
+    let output = make(results.path(), &["reproduce-icl-vs-finetune".to_string()]);
+    assert!(
+        output.status.success(),
+        "make failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let work = results.path().join("work/lampinen-smoke");
+    // The rules oracle states every tested reversal, so the augmented finetuning data holds the
+    // right option of each reversal question.
+    let options: Vec<ChoiceOption> = read_rows(&work.join("reversals/options.parquet")).unwrap();
+    let augmented: Vec<AugmentedRow> =
+        read_rows(&work.join("reversals/augmented-rules.parquet")).unwrap();
+    let right: Vec<&ChoiceOption> = options.iter().filter(|o| o.correct == 1).collect();
+    assert!(!right.is_empty());
+    for option in right {
+        let statement = format!("{}{}", option.prompt, option.completion);
+        assert!(
+            augmented.iter().any(|row| row.text.contains(&statement)),
+            "`{statement}` not among the augmentations"
+        );
+    }
+    for (dataset, splits) in [("reversals", 1), ("syllogisms", 1), ("semantic", 4)] {
+        let rows: Vec<ChoiceAccuracyRow> =
+            read_rows(&work.join(format!("{dataset}/choice-accuracy.parquet"))).unwrap();
+        assert_eq!(rows.len(), 3 * splits, "{dataset}");
+        let conditions: Vec<&str> = rows.iter().map(|r| r.condition.as_str()).collect();
+        for condition in ["pretrained", "finetuned", "augmented-rules"] {
+            assert!(conditions.contains(&condition), "{dataset}: {conditions:?}");
+        }
+        assert!(rows
+            .iter()
+            .all(|r| (0.0..=1.0).contains(&r.accuracy) && r.questions > 0));
+    }
+    let table =
+        std::fs::read_to_string(results.path().join("icl-vs-finetune/icl-vs-finetune.md")).unwrap();
+    assert!(
+        table.contains("## semantic") && table.contains("| category-holdouts |"),
+        "{table}"
+    );
+    assert!(results
+        .path()
+        .join("icl-vs-finetune/icl-vs-finetune.png")
+        .is_file());
 }

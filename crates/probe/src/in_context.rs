@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use factlab_artifacts::{
     display_path, read_rows, write_rows, ChoiceOption, CorpusDocument, OptionScore,
 };
+use factlab_rng::Rng;
 use factlab_served::{Client, ClientConfig, LogprobOptions, TokenLogprobs};
 use indicatif::ProgressBar;
 
@@ -29,6 +30,9 @@ pub struct InContextOptions {
     /// Sent before the prompt and not scored: the model's begin-of-text marker, for servers
     /// that shift prompt log-probabilities by one without it (see the command's help).
     pub bos_prefix: String,
+    /// Score at most this many questions per split, a seeded sample (all without it).
+    pub questions_per_split: Option<usize>,
+    pub seed: u64,
     pub output: PathBuf,
 }
 
@@ -36,6 +40,10 @@ pub struct InContextOptions {
 pub fn score_in_context(options: &InContextOptions, bar: &ProgressBar) -> Result<ScoreSummary> {
     let choices = read_rows::<ChoiceOption>(&options.options)?;
     check_options(&choices, &display_path(&options.options))?;
+    let choices = match options.questions_per_split {
+        Some(limit) => sample_questions(choices, limit, options.seed),
+        None => choices,
+    };
     let documents: Vec<String> = match &options.context {
         Some(path) => read_rows::<CorpusDocument>(path)?
             .into_iter()
@@ -101,6 +109,29 @@ pub fn score_in_context(options: &InContextOptions, bar: &ProgressBar) -> Result
     })
 }
 
+/// The options of at most `limit` questions per split, drawn with a seeded shuffle; the file's
+/// order is kept. A served model answers a few questions a second, our own models thousands.
+fn sample_questions(choices: Vec<ChoiceOption>, limit: usize, seed: u64) -> Vec<ChoiceOption> {
+    let mut by_split: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for choice in &choices {
+        let questions = by_split.entry(&choice.split).or_default();
+        if questions.last() != Some(&choice.question_id) && !questions.contains(&choice.question_id)
+        {
+            questions.push(choice.question_id);
+        }
+    }
+    let mut rng = Rng::new(seed);
+    let mut kept: HashSet<u32> = HashSet::new();
+    for questions in by_split.values_mut() {
+        rng.shuffle(questions);
+        kept.extend(questions.iter().take(limit));
+    }
+    choices
+        .into_iter()
+        .filter(|c| kept.contains(&c.question_id))
+        .collect()
+}
+
 /// A question's prompt and all its options: what its documents are chosen by.
 fn question_text(choices: &[ChoiceOption], question_id: u32) -> String {
     let mine: Vec<&ChoiceOption> = choices
@@ -139,9 +170,10 @@ fn completion_logprobs(
     let Some(logprobs) = reply.value.logprobs else {
         bail!("the reply has no log-probabilities");
     };
-    let base = offset_base(&logprobs, bos_prefix.len(), text.len())?;
-    let start = base + before.len();
-    let end = base + text.len();
+    // Offsets count characters (code points), as OpenAI's API and llama.cpp's server do.
+    let base = offset_base(&logprobs, chars(bos_prefix), chars(&text))?;
+    let start = base + chars(before);
+    let end = base + chars(&text);
     let mut scored = Vec::new();
     for (i, (&offset, logprob)) in logprobs
         .text_offset
@@ -154,7 +186,7 @@ fn completion_logprobs(
             continue;
         }
         if i > 0 && offset > start && scored.is_empty() {
-            let previous = logprobs.text_offset[i - 1] as usize + logprobs.tokens[i - 1].len();
+            let previous = logprobs.text_offset[i - 1] as usize + chars(&logprobs.tokens[i - 1]);
             if previous > start {
                 bail!(
                     "the token `{}` spans the end of the prompt and the start of the option; \
@@ -173,6 +205,10 @@ fn completion_logprobs(
     Ok(scored)
 }
 
+fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
 /// Where offsets count from: servers count from the start of the prompt, or (llama.cpp with a
 /// begin-of-text prefix) from just after the prefix. Told apart by where a token ends: at
 /// `prefix + text` when counting from the start. The other way round, only a generated token as
@@ -183,7 +219,7 @@ fn offset_base(logprobs: &TokenLogprobs, prefix: usize, text: usize) -> Result<u
         .text_offset
         .iter()
         .zip(&logprobs.tokens)
-        .map(|(&offset, token)| offset as usize + token.len())
+        .map(|(&offset, token)| offset as usize + chars(token))
         .collect();
     if ends.contains(&(prefix + text)) {
         Ok(prefix)
@@ -191,7 +227,7 @@ fn offset_base(logprobs: &TokenLogprobs, prefix: usize, text: usize) -> Result<u
         Ok(0)
     } else {
         bail!(
-            "the echoed tokens do not line up with the prompt ({} bytes, {prefix} of them \
+            "the echoed tokens do not line up with the prompt ({} characters, {prefix} of them \
              prefix); does the server echo the prompt?",
             prefix + text
         )
@@ -292,6 +328,35 @@ mod tests {
         // The best match alone fits a budget of its own size.
         let picked = library.select("glon are less dangerous than femp", documents[0].len() + 1);
         assert_eq!(picked, vec![documents[0].as_str()]);
+    }
+
+    #[test]
+    fn a_sample_keeps_whole_questions_up_to_the_limit_per_split() {
+        let choices: Vec<ChoiceOption> = (0..30u32)
+            .flat_map(|q| {
+                (0..3u32).map(move |o| ChoiceOption {
+                    question_id: q,
+                    option_id: o,
+                    prompt: String::new(),
+                    completion: String::new(),
+                    correct: u32::from(o == 0),
+                    split: ["a", "b", "c"][q as usize % 3].into(),
+                    subset: String::new(),
+                })
+            })
+            .collect();
+        let kept = sample_questions(choices.clone(), 4, 7);
+        assert_eq!(kept.len(), 3 * 4 * 3);
+        for split in ["a", "b", "c"] {
+            let questions: HashSet<u32> = kept
+                .iter()
+                .filter(|c| c.split == split)
+                .map(|c| c.question_id)
+                .collect();
+            assert_eq!(questions.len(), 4, "{split}");
+        }
+        assert_eq!(sample_questions(choices.clone(), 4, 7), kept);
+        assert_ne!(sample_questions(choices, 4, 8), kept);
     }
 
     fn echoed(tokens: &[&str], first_offset: u32) -> TokenLogprobs {

@@ -192,6 +192,13 @@ begin-of-text token (SmolLM2, Qwen2.5); --bos-prefix with the model's marker fix
         /// Text sent before every prompt and not scored (the model's begin-of-text marker).
         #[arg(long, default_value = "")]
         bos_prefix: String,
+        /// Score a seeded sample of at most N questions per split (a served model on a CPU
+        /// answers about one option a second).
+        #[arg(long, value_name = "N", value_parser = at_least_one)]
+        questions_per_split: Option<usize>,
+        /// Seeds the question sample.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Option scores Parquet to write (`-` for stdout).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
@@ -300,6 +307,8 @@ fn main() -> Result<()> {
             context_tokens,
             instruction,
             bos_prefix,
+            questions_per_split,
+            seed,
             output,
         } => {
             let bar = cli.verbosity.progress(0, "options");
@@ -311,6 +320,8 @@ fn main() -> Result<()> {
                     context_tokens,
                     instruction,
                     bos_prefix,
+                    questions_per_split,
+                    seed,
                     output,
                 },
                 &bar,
