@@ -4,8 +4,8 @@ use anyhow::bail;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use factlab_artifacts::{
-    display_path, read_rows, write_atomic, Answer, Artifact, ChoiceAccuracyRow, DecayRow,
-    EffectivityRow, LinearProbeRow, RetentionRow, TrajectoryRow,
+    display_path, read_rows, write_atomic, Answer, Artifact, DecayRow, EffectivityRow,
+    LinearProbeRow, RetentionRow, TrajectoryRow,
 };
 use factlab_cli::Verbosity;
 use plot::findings::{self, Metric, Seed};
@@ -176,11 +176,27 @@ enum FigureCommand {
     },
 }
 
+/// Rows of each file made into a figure part by `build(name, rows, origin)`, one name per file
+/// (`--variants` or `--datasets`).
+fn read_named<T: Artifact, U>(
+    files: &[PathBuf],
+    files_flag: &str,
+    names: &[String],
+    build: impl Fn(&str, Vec<T>, &str) -> Result<U>,
+) -> Result<Vec<U>> {
+    check_names(files_flag, files.len(), names)?;
+    files
+        .iter()
+        .zip(names)
+        .map(|(path, name)| build(name, read_rows(path)?, &display_path(path)))
+        .collect()
+}
+
 /// One name per input file.
-fn check_names(files_flag: &str, files: usize, names_flag: &str, names: &[String]) -> Result<()> {
+fn check_names(files_flag: &str, files: usize, names: &[String]) -> Result<()> {
     if files != names.len() {
         bail!(
-            "{files} {files_flag} files but {} {names_flag} names; give one name per file",
+            "{files} {files_flag} files but {} names; give one name per file",
             names.len()
         );
     }
@@ -231,15 +247,14 @@ fn main() -> Result<()> {
             variants,
             output,
         } => {
-            check_names("--answers", answers.len(), "--variants", &variants)?;
-            let variants = answers
-                .iter()
-                .zip(&variants)
-                .map(|(path, variant)| {
-                    let rows: Vec<Answer> = read_rows(path)?;
-                    VariantAccuracy::from_answers(variant, &rows, &display_path(path))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let variants = read_named(
+                &answers,
+                "--answers",
+                &variants,
+                |variant, rows: Vec<Answer>, origin| {
+                    VariantAccuracy::from_answers(variant, &rows, origin)
+                },
+            )?;
             save(&BiosQa { variants }, &output)?;
             output
         }
@@ -249,8 +264,8 @@ fn main() -> Result<()> {
             variants,
             output,
         } => {
-            check_names("--probes", probes.len(), "--variants", &variants)?;
-            check_names("--answers", answers.len(), "--variants", &variants)?;
+            check_names("--probes", probes.len(), &variants)?;
+            check_names("--answers", answers.len(), &variants)?;
             let variants = probes
                 .iter()
                 .zip(&answers)
@@ -274,15 +289,7 @@ fn main() -> Result<()> {
             datasets,
             output,
         } => {
-            check_names("--accuracy", accuracy.len(), "--datasets", &datasets)?;
-            let panels = accuracy
-                .iter()
-                .zip(&datasets)
-                .map(|(path, dataset)| {
-                    let rows: Vec<ChoiceAccuracyRow> = read_rows(path)?;
-                    ChoicePanel::new(dataset, rows, &display_path(path))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let panels = read_named(&accuracy, "--accuracy", &datasets, ChoicePanel::new)?;
             save(&IclVsFinetune { panels }, &output)?;
             output
         }
@@ -291,15 +298,7 @@ fn main() -> Result<()> {
             variants,
             output,
         } => {
-            check_names("--probes", probes.len(), "--variants", &variants)?;
-            let variants = probes
-                .iter()
-                .zip(&variants)
-                .map(|(path, variant)| {
-                    let rows: Vec<LinearProbeRow> = read_rows(path)?;
-                    VariantProbes::new(variant, rows, &display_path(path))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let variants = read_named(&probes, "--probes", &variants, VariantProbes::new)?;
             save(&ProbePositions { variants }, &output)?;
             output
         }

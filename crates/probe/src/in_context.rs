@@ -9,14 +9,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use factlab_artifacts::{
-    display_path, read_rows, write_rows, ChoiceOption, CorpusDocument, OptionScore,
-};
+use factlab_artifacts::{display_path, read_rows, write_rows, ChoiceOption, CorpusDocument};
 use factlab_rng::Rng;
 use factlab_served::{Client, ClientConfig, LogprobOptions, TokenLogprobs};
 use indicatif::ProgressBar;
 
-use crate::score::{check_options, choose, ScoreSummary};
+use crate::score::{check_options, option_scores, ScoreSummary};
 
 pub struct InContextOptions {
     pub served: ClientConfig,
@@ -76,24 +74,7 @@ pub fn score_in_context(options: &InContextOptions, bar: &ProgressBar) -> Result
         },
         |_| bar.inc(1),
     )?;
-    let sums: Vec<f64> = logprobs.iter().map(|l| l.iter().sum()).collect();
-    let chosen = choose(&choices, &sums);
-    let scores: Vec<OptionScore> = choices
-        .iter()
-        .zip(&logprobs)
-        .zip(sums.iter().zip(chosen))
-        .map(|((choice, logprobs), (&sum, chosen))| OptionScore {
-            question_id: choice.question_id,
-            option_id: choice.option_id,
-            logprob_sum: sum,
-            logprob_mean: sum / logprobs.len() as f64,
-            tokens: logprobs.len() as u32,
-            chosen: u32::from(chosen),
-            correct: choice.correct,
-            split: choice.split.clone(),
-            subset: choice.subset.clone(),
-        })
-        .collect();
+    let scores = option_scores(&choices, &logprobs);
     write_rows(&options.output, &scores)?;
     let stats = client.stats();
     tracing::info!(
@@ -101,12 +82,7 @@ pub fn score_in_context(options: &InContextOptions, bar: &ProgressBar) -> Result
         stats.sent,
         stats.cache_hits
     );
-    let picked: Vec<&OptionScore> = scores.iter().filter(|s| s.chosen == 1).collect();
-    Ok(ScoreSummary {
-        options: scores.len(),
-        questions: picked.len(),
-        right: picked.iter().filter(|s| s.correct == 1).count(),
-    })
+    Ok(ScoreSummary::of(&scores))
 }
 
 /// The options of at most `limit` questions per split, drawn with a seeded shuffle; the file's

@@ -24,6 +24,17 @@ pub struct ScoreSummary {
     pub right: usize,
 }
 
+impl ScoreSummary {
+    pub(crate) fn of(scores: &[OptionScore]) -> Self {
+        let chosen: Vec<&OptionScore> = scores.iter().filter(|s| s.chosen == 1).collect();
+        ScoreSummary {
+            options: scores.len(),
+            questions: chosen.len(),
+            right: chosen.iter().filter(|s| s.correct == 1).count(),
+        }
+    }
+}
+
 /// Reads the options, scores them and writes the scores.
 pub fn score(options: &ScoreOptions, bar: &ProgressBar) -> Result<ScoreSummary> {
     let choices = read_rows::<ChoiceOption>(&options.options)?;
@@ -36,12 +47,7 @@ pub fn score(options: &ScoreOptions, bar: &ProgressBar) -> Result<ScoreSummary> 
     bar.set_length(choices.len() as u64);
     let scores = score_options(&loaded, &choices, options.model.batch_size, bar)?;
     write_rows(&options.output, &scores)?;
-    let chosen: Vec<&OptionScore> = scores.iter().filter(|s| s.chosen == 1).collect();
-    Ok(ScoreSummary {
-        options: scores.len(),
-        questions: chosen.len(),
-        right: chosen.iter().filter(|s| s.correct == 1).count(),
-    })
+    Ok(ScoreSummary::of(&scores))
 }
 
 /// Flags are 0 or 1, and no option appears twice in its question.
@@ -102,11 +108,17 @@ pub fn score_options(
         &loaded.device,
         |done| bar.inc(done as u64),
     )?;
+    Ok(option_scores(choices, &logprobs))
+}
+
+/// Each option's summed and mean log-probability from its tokens' (in the order of `choices`),
+/// and its question's choice.
+pub(crate) fn option_scores(choices: &[ChoiceOption], logprobs: &[Vec<f64>]) -> Vec<OptionScore> {
     let sums: Vec<f64> = logprobs.iter().map(|l| l.iter().sum()).collect();
     let chosen = choose(choices, &sums);
-    Ok(choices
+    choices
         .iter()
-        .zip(&logprobs)
+        .zip(logprobs)
         .zip(sums.iter().zip(chosen))
         .map(|((choice, logprobs), (&sum, chosen))| OptionScore {
             question_id: choice.question_id,
@@ -119,12 +131,12 @@ pub fn score_options(
             split: choice.split.clone(),
             subset: choice.subset.clone(),
         })
-        .collect())
+        .collect()
 }
 
 /// For each option, whether it has the highest sum of its question; among equal sums the one
 /// that comes first.
-pub(crate) fn choose(choices: &[ChoiceOption], sums: &[f64]) -> Vec<bool> {
+fn choose(choices: &[ChoiceOption], sums: &[f64]) -> Vec<bool> {
     let mut best: BTreeMap<u32, usize> = BTreeMap::new();
     for (index, choice) in choices.iter().enumerate() {
         best.entry(choice.question_id)
