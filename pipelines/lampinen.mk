@@ -73,11 +73,12 @@ $(LW)/pretrain/shards/manifest.json: $(LW)/corpus.parquet $(foreach d,$(DATASETS
 	  $(foreach d,$(DATASETS),--tokenizer-knowledge $(LW)/$(d)/knowledge.parquet) \
 	  --seq-len $(LAMPINEN_BASE_SEQ_LEN) --batch-size $(LAMPINEN_BASE_BATCH_SIZE) --steps $(LAMPINEN_BASE_STEPS)
 
+# An interrupted pretraining resumes from its last checkpoint.
 $(LW)/base/done: $(LW)/pretrain/shards/manifest.json $(BIN)/train
-	rm -rf $(LW)/base
-	$(L_RUN_TRAIN) --shards $< --model $(LAMPINEN_BASE_MODEL) --out $(LW)/base \
+	if [ -e $(LW)/base/checkpoints/latest ]; then $(L_RUN_TRAIN) --resume $(LW)/base --device $(DEVICE); else \
+	  rm -rf $(LW)/base && $(L_RUN_TRAIN) --shards $< --model $(LAMPINEN_BASE_MODEL) --out $(LW)/base \
 	  --lr $(LAMPINEN_BASE_LR) --warmup-steps $(LAMPINEN_BASE_WARMUP_STEPS) --seed $(LAMPINEN_SEED) \
-	  --device $(DEVICE)
+	  --device $(DEVICE); fi
 	touch $@
 
 L_BASE_CHECKPOINT = $(LW)/base/checkpoints/step-$(call step6,$(LAMPINEN_BASE_STEPS))
@@ -136,7 +137,7 @@ $(LW)/%/icl/scores.parquet: $(LW)/%/options.parquet $(LW)/%/knowledge.parquet $(
 $(LW)/%/icl-unexposed/scores.parquet: $(LW)/%/options.parquet $(BIN)/probe
 	$(BIN)/probe -q score-in-context $(SERVED_FLAGS) --bos-prefix '$(LAMPINEN_SERVED_BOS_PREFIX)' \
 	  --options $< --questions-per-split $(LAMPINEN_ICL_QUESTIONS_PER_SPLIT) --seed $(LAMPINEN_SEED) \
-	  --concurrency 1 --cache $(LW)/$*/icl-requests.jsonl -o $@
+	  --concurrency 1 --cache $(LW)/$*/icl-unexposed-requests.jsonl -o $@
 
 $(LW)/%/choice-accuracy.parquet: $$(foreach c,$$(call conditions_of,$$*),$(LW)/$$*/$$(c)/scores.parquet) $(BIN)/fit
 	$(BIN)/fit choice-accuracy --scores $(foreach c,$(call conditions_of,$*),$(LW)/$*/$(c)/scores.parquet) \
@@ -146,13 +147,18 @@ $(RESULTS)/icl-vs-finetune/icl-vs-finetune.png: $(foreach d,$(DATASETS),$(LW)/$(
 	$(BIN)/plot icl-vs-finetune --accuracy $(foreach d,$(DATASETS),$(LW)/$(d)/choice-accuracy.parquet) \
 	  --datasets $(LAMPINEN_DATASETS) -o $(RESULTS)/icl-vs-finetune/icl-vs-finetune
 
-# The served model runs only while this target needs it: started before, stopped after, even
-# when a step fails. With ENDPOINT given, the server is yours to run.
+# The served model runs only while this target needs it: started before and stopped after, even
+# when a step fails or the run is interrupted, unless it was already running (then it is left as
+# it was). With ENDPOINT given, the server is yours to run.
 ifeq ($(LAMPINEN_SERVED)$(ENDPOINT),true)
 reproduce-icl-vs-finetune: $(BINARIES) $(SERVED_STAMP)
-	$(MAKE) --no-print-directory served-start
+	@started=no; \
+	if ! $(SERVED_ENV) scripts/served.sh status >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory served-start || exit 1; started=yes; fi; \
+	stop() { if [ $$started = yes ]; then $(MAKE) --no-print-directory served-stop; fi; }; \
+	trap 'stop; exit 130' INT TERM; \
 	$(MAKE) --no-print-directory LAMPINEN_ACTIVE=1 $(RESULTS)/icl-vs-finetune/icl-vs-finetune.png; \
-	  status=$$?; $(MAKE) --no-print-directory served-stop; exit $$status
+	status=$$?; stop; exit $$status
 else
 reproduce-icl-vs-finetune: $(RESULTS)/icl-vs-finetune/icl-vs-finetune.png
 endif

@@ -97,8 +97,10 @@ if os.path.exists(L_PRESET_FILE):
                       f"--vocab-size {LB['vocab_size']} "
                       + " ".join(f"--tokenizer-knowledge {LW}/{d}/knowledge.parquet" for d in L_DATASETS)
                       + f" --seq-len {LB['seq_len']} --batch-size {LB['batch_size']} --steps {LB['steps']}")
-    L_BASE_CMD = (f"rm -rf {LW}/base && {L_RUN_TRAIN} --shards {{input}} --model {LB['model']} --out {LW}/base "
-                  f"--lr {LB['lr']} --warmup-steps {LB['warmup_steps']} --seed {L_SEED} --device {L_DEVICE}")
+    L_BASE_CMD = (f"if [ -e {LW}/base/checkpoints/latest ]; then "
+                  f"{L_RUN_TRAIN} --resume {LW}/base --device {L_DEVICE}; else "
+                  f"rm -rf {LW}/base && {L_RUN_TRAIN} --shards {{input}} --model {LB['model']} --out {LW}/base "
+                  f"--lr {LB['lr']} --warmup-steps {LB['warmup_steps']} --seed {L_SEED} --device {L_DEVICE}; fi")
     L_AUGMENT_RULES_CMD = (f"{BIN}/augment -i {{input}} -o {{output}} --backend rules "
                            f"--strategy {LA['rules_strategies']} --split {{params.split}} --seed {L_SEED}")
     L_AUGMENT_SERVED_CMD = (f"{BIN}/augment -i {{input}} -o {{output}} --backend served "
@@ -123,7 +125,7 @@ if os.path.exists(L_PRESET_FILE):
                  f"--concurrency 1 --cache {LW}/{{wildcards.dataset}}/icl-requests.jsonl -o {{output}}")
     L_ICL_UNEXPOSED_CMD = (f"{BIN}/probe -q score-in-context {L_SERVED_FLAGS} --bos-prefix '{L_BOS_PREFIX}' "
                            f"--options {{input.options}} --questions-per-split {LL['icl_questions_per_split']} "
-                           f"--seed {L_SEED} --concurrency 1 --cache {LW}/{{wildcards.dataset}}/icl-requests.jsonl "
+                           f"--seed {L_SEED} --concurrency 1 --cache {LW}/{{wildcards.dataset}}/icl-unexposed-requests.jsonl "
                            f"-o {{output}}")
     L_CHOICE_ACCURACY_CMD = (f"{BIN}/fit choice-accuracy --scores {{input}} --conditions {{params.conditions}} "
                              f"-o {LW}/{{wildcards.dataset}}")

@@ -8,8 +8,10 @@
 #   make served-stop      stops it (fine if it is not running)
 #   make served-status    says whether it runs
 #   make check-served     starts it if needed, compares its /v1/completions log-probabilities
-#                         with llama_cpp in-process logits, checks /v1/chat/completions, stops
-#                         it again if it started it
+#                         with llama_cpp in-process logits, checks /v1/chat/completions, runs
+#                         augment and probe score-in-context against it on fixture knowledge and
+#                         recomputes their log-probabilities in-process, stops it again if it
+#                         started it
 #
 # Everything lives under .served/ (ignored by git; the weights are never committed):
 #   .served/venv/  .served/installed (stamp)  .served/model-path  .served/server.pid
@@ -66,12 +68,34 @@ served-stop:
 served-status:
 	@$(SERVED_ENV) scripts/served.sh status
 
-# Stops the server afterwards only if this target started it; the check's exit status wins.
-check-served: $(SERVED_STAMP)
+# pyarrow, for the check of our own scores (a separate stamp, so an existing install gains it).
+SERVED_PYARROW_VERSION ?= 26.0.1
+$(SERVED_DIR)/pyarrow-installed: $(SERVED_STAMP)
+	nice -n 10 $(SERVED_PYTHON) -m pip install --quiet "pyarrow==$(SERVED_PYARROW_VERSION)"
+	touch $@
+
+# The served model checked against itself in-process (scripts/check_served.py), then factlab's
+# own use of it on fixture knowledge: `augment` rewrites each sentence, `probe score-in-context`
+# scores the options with and without the documents, and scripts/check_icl_scores.py recomputes
+# every option's log-probability in-process from the scores written without documents. Stops
+# the server afterwards only if this target started it; the first failing check's status wins.
+CHECK_SERVED_DIR ?= target/check-served
+CHECK_SERVED_FLAGS = --endpoint http://$(SERVED_HOST):$(SERVED_PORT) --model smollm2-135m-instruct
+check-served: $(SERVED_STAMP) $(SERVED_DIR)/pyarrow-installed $(BIN)/gen-facts $(BIN)/augment $(BIN)/probe
+	@rm -rf $(CHECK_SERVED_DIR) && mkdir -p $(CHECK_SERVED_DIR)
 	@started=no; \
 	if ! $(SERVED_ENV) scripts/served.sh status >/dev/null 2>&1; then \
 	  $(SERVED_ENV) scripts/served.sh start || exit 1; started=yes; fi; \
-	$(SERVED_PYTHON) scripts/check_served.py --url http://$(SERVED_HOST):$(SERVED_PORT) \
-	  --model "$${SERVED_MODEL:-$$(cat $(SERVED_MODEL_PATH_FILE))}"; status=$$?; \
+	model="$${SERVED_MODEL:-$$(cat $(SERVED_MODEL_PATH_FILE))}"; d=$(CHECK_SERVED_DIR); \
+	$(SERVED_PYTHON) scripts/check_served.py --url http://$(SERVED_HOST):$(SERVED_PORT) --model "$$model" \
+	&& $(BIN)/gen-facts -q reversals -n 4 --copies 2 --seed 1 -o $$d/knowledge.parquet --options $$d/options.parquet \
+	&& $(BIN)/augment -q -i $$d/knowledge.parquet -o $$d/augmented.parquet --backend served --strategy local \
+	  --max-tokens 64 --concurrency 1 $(CHECK_SERVED_FLAGS) \
+	&& $(BIN)/probe -q score-in-context $(CHECK_SERVED_FLAGS) --bos-prefix '<|im_start|>' \
+	  --options $$d/options.parquet -o $$d/unexposed.parquet \
+	&& $(BIN)/probe score-in-context $(CHECK_SERVED_FLAGS) --bos-prefix '<|im_start|>' \
+	  --options $$d/options.parquet --context $$d/knowledge.parquet -o $$d/icl.parquet \
+	&& $(SERVED_PYTHON) scripts/check_icl_scores.py --model "$$model" --options $$d/options.parquet \
+	  --scores $$d/unexposed.parquet --augmented $$d/augmented.parquet; status=$$?; \
 	if [ $$started = yes ]; then $(SERVED_ENV) scripts/served.sh stop; fi; \
 	exit $$status
