@@ -15,7 +15,7 @@
 #   icl-unexposed    the served model with no documents (the contamination check)
 # The last three need a served model: the preset's `served = true` starts the project's own
 # (pipelines/served.mk: SmolLM2-135M-Instruct under llama.cpp, installed by `make
-# served-install`) for the preset's `served_datasets` and stops it afterwards; ENDPOINT=http://host:port/ MODEL=name uses yours
+# served-install`) for the preset's served datasets and stops it afterwards; ENDPOINT=http://host:port/ MODEL=name uses yours
 # instead (vLLM, llama.cpp's server, Ollama), started and stopped by you.
 #
 # The preset is pipelines/presets/lampinen-$(PRESET).toml; intermediate files go under
@@ -39,11 +39,14 @@ include $(LW)/preset.mk
 DATASETS := $(subst $(comma),$(space),$(LAMPINEN_DATASETS))
 SERVED_ENDPOINT := $(if $(ENDPOINT),$(ENDPOINT),http://$(SERVED_HOST):$(SERVED_PORT))
 SERVED_FLAGS = --endpoint $(SERVED_ENDPOINT) --model $(MODEL)
-# The served model's conditions run on the datasets the preset names: echoing a prompt's
-# log-probabilities costs llama-cpp-python's server about 50 ms a token on 2 cores, and the
-# served augmentation one request per sentence.
-SERVED_DATASETS := $(if $(filter true,$(LAMPINEN_SERVED)),$(subst $(comma),$(space),$(LAMPINEN_SERVED_DATASETS)))
-conditions_of = $(strip pretrained finetuned augmented-rules $(if $(filter $(1),$(SERVED_DATASETS)),augmented icl icl-unexposed))
+# The served model's conditions run on the datasets the preset names: its augmentation
+# (`augmented`) on served_augment_datasets, answering in context (`icl`, `icl-unexposed`) on
+# icl_datasets. On 2 cores llama-cpp-python's server takes about a second to rewrite a sentence
+# and about 50 ms per token to echo a prompt's log-probabilities.
+served_list = $(if $(filter true,$(LAMPINEN_SERVED)),$(subst $(comma),$(space),$(1)))
+conditions_of = $(strip pretrained finetuned augmented-rules \
+  $(if $(filter $(1),$(call served_list,$(LAMPINEN_SERVED_AUGMENT_DATASETS))),augmented) \
+  $(if $(filter $(1),$(call served_list,$(LAMPINEN_ICL_DATASETS))),icl icl-unexposed))
 
 # ------------------------------------------------------------------------------ datasets
 $(LW)/reversals/knowledge.parquet $(LW)/reversals/options.parquet &: $(LW)/preset.mk $(BIN)/gen-facts

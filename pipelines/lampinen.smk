@@ -9,7 +9,8 @@
 # The preset is pipelines/presets/lampinen-<preset>.toml (a preset without one defines no rules
 # here); intermediate files go under <results>/work/lampinen-<preset>/. Conditions are those of
 # lampinen.mk: pretrained, finetuned and augmented-rules on every dataset; augmented, icl and
-# icl-unexposed (the served model's) only on the preset's `served_datasets`, and only when it says
+# icl-unexposed (the served model's) only on the preset's `served_augment_datasets` and
+# `icl_datasets`, and only when it says
 # `served = true`.
 #
 # The served model: with `served = true` and no endpoint= given, the project's own
@@ -53,7 +54,8 @@ if os.path.exists(L_PRESET_FILE):
     L_SEED = LL["seed"]
     L_DATASETS = LL["datasets"].split(",")
     L_SERVED = LL["served"] == "true"
-    L_SERVED_DATASETS = LL["served_datasets"].split(",") if L_SERVED else []
+    L_AUGMENT_DATASETS = LL["served_augment_datasets"].split(",") if L_SERVED else []
+    L_ICL_DATASETS = LL["icl_datasets"].split(",") if L_SERVED else []
     L_DEVICE = config.get("device", "cpu")
     # The Makefile's JOBS runs at a time with THREADS threads each: all cores under 4, half under
     # 8, a quarter from 8.
@@ -72,7 +74,8 @@ if os.path.exists(L_PRESET_FILE):
 
     def lampinen_conditions(dataset):
         return (["pretrained", "finetuned", "augmented-rules"]
-                + (["augmented", "icl", "icl-unexposed"] if dataset in L_SERVED_DATASETS else []))
+                + (["augmented"] if dataset in L_AUGMENT_DATASETS else [])
+                + (["icl", "icl-unexposed"] if dataset in L_ICL_DATASETS else []))
 
 
     def lampinen_split(dataset):
