@@ -69,7 +69,7 @@ $(BW)/%/qa-train/shards/manifest.json: $(BW)/%/qa.parquet $(BW)/%/pretrain/shard
 $(BW)/%/finetune/done: $(BW)/%/qa-train/shards/manifest.json $(BW)/%/base/done $(BIN)/train
 	rm -rf $(BW)/$*/finetune
 	$(BIOS_RUN_TRAIN) --shards $< --init $(BW)/$*/base/checkpoints/step-$(call step6,$(BIOS_PRETRAIN_STEPS)) \
-	  --reset-step --reset-optimizer --lr $(BIOS_FINETUNE_LR) --warmup-steps 0 \
+	  --reset-step --reset-optimizer --reset-schedule --lr $(BIOS_FINETUNE_LR) --warmup-steps 0 \
 	  --schedule-steps $(BIOS_FINETUNE_STEPS) --weight-decay 0.01 $(BIOS_FINETUNE_LORA) \
 	  --out $(BW)/$*/finetune --device $(DEVICE)
 	touch $@

@@ -37,7 +37,7 @@ BIOS_FINETUNE_LORA = " ".join(
     if str(BF.get(key, "")) != "")
 BIOS_FINETUNE_CMD = (f"rm -rf {BW}/{{wildcards.variant}}/finetune && {BIN}/train --shards {{input.shards}} "
                      f"--init {BW}/{{wildcards.variant}}/base/checkpoints/step-{int(BP['steps']):06d} "
-                     f"--reset-step --reset-optimizer --lr {BF['lr']} --warmup-steps 0 "
+                     f"--reset-step --reset-optimizer --reset-schedule --lr {BF['lr']} --warmup-steps 0 "
                      f"--schedule-steps {BF['steps']} --weight-decay 0.01 {BIOS_FINETUNE_LORA} "
                      f"--out {BW}/{{wildcards.variant}}/finetune")
 BIOS_ANSWERS_CMD = (f"{BIN}/probe generate --checkpoint {BW}/{{wildcards.variant}}/finetune "

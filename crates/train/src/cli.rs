@@ -30,11 +30,11 @@ Examples:
         --probes data/probes.parquet --eval-schedule '0..=60, 100..=160, log(160..=2500, 30)'
 
   # LoRA finetuning as in Physics of LMs 3.1 (App. D): rank 8 on every block's query and value
-  # projections, rank 128 on the embedding, lr 3e-4, weight decay 0.01; the checkpoint's
-  # weights stay frozen
-  train --shards data/qa/manifest.json --init runs/base/checkpoints/step-080000 \
-        --reset-step --lora-rank 8 --lora-embedding-rank 128 --lr 3e-4 --weight-decay 0.01 \
-        --warmup-steps 0 --out runs/qa-lora
+  # projections, rank 128 on the embedding, lr 3e-4 with a new cosine schedule, weight decay
+  # 0.01; the checkpoint's weights stay frozen
+  train --shards data/qa/manifest.json --init runs/base/checkpoints/step-080000 \\
+        --reset-step --reset-schedule --lr 3e-4 --warmup-steps 0 --schedule-steps 50000 \\
+        --weight-decay 0.01 --lora-rank 8 --lora-embedding-rank 128 --out runs/qa-lora
 
   # continue a killed run exactly where its last checkpoint left it
   train --resume runs/base
@@ -81,6 +81,10 @@ pub struct Cli {
     /// With --init: number this run's steps from 0 (the paper's t) instead of the checkpoint's.
     #[arg(long, requires = "init")]
     pub reset_step: bool,
+    /// With --init: start the learning-rate schedule afresh (warmup, then decay over
+    /// --schedule-steps) instead of at the checkpoint's position in its schedule.
+    #[arg(long, requires = "init")]
+    pub reset_schedule: bool,
     /// With --init: LoRA finetuning, a rank-R update of every block's query and value
     /// projections; only the adapters train, the checkpoint's weights stay frozen.
     #[arg(long, value_name = "R", conflicts_with = "resume")]
@@ -260,6 +264,7 @@ pub fn config_from_flags(cli: &Cli) -> Result<(RunConfig, Start)> {
             checkpoint: checkpoint.clone(),
             reset_optimizer: cli.reset_optimizer,
             reset_step: cli.reset_step,
+            reset_schedule: cli.reset_schedule,
         },
         None => Start::Scratch,
     };

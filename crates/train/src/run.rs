@@ -55,6 +55,7 @@ pub enum Start {
         checkpoint: PathBuf,
         reset_optimizer: bool,
         reset_step: bool,
+        reset_schedule: bool,
     },
 }
 
@@ -83,10 +84,13 @@ impl Session {
                 checkpoint,
                 reset_optimizer,
                 reset_step,
+                reset_schedule,
             } => {
                 let (_, params) = checkpoint::load_model(&checkpoint, &device)?;
                 let previous = TrainState::load(&checkpoint)?;
-                state.schedule_step = previous.schedule_step;
+                if !reset_schedule {
+                    state.schedule_step = previous.schedule_step;
+                }
                 if !reset_step {
                     state.step = previous.step;
                 }

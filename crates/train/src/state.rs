@@ -54,7 +54,8 @@ pub struct TrainState {
     pub format: String,
     /// Updates done, in the run's numbering (checkpoint `step-NNNNNN` holds this model).
     pub step: u32,
-    /// Position in the learning-rate schedule (not reset by `--reset-step`).
+    /// Position in the learning-rate schedule (reset by `--reset-schedule`, not by
+    /// `--reset-step`).
     pub schedule_step: u64,
     /// The next shard step to train on.
     pub data_step: u32,

@@ -285,6 +285,63 @@ fn init_continues_or_resets_as_asked() {
     }
 }
 
+/// `--reset-schedule` starts a new schedule (here: no warmup, cosine over 8 steps from the new
+/// peak); without it the run continues at the checkpoint's position, past the end of decay.
+#[test]
+fn reset_schedule_starts_the_learning_rate_schedule_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = common::write_shards(dir.path());
+    let base = dir.path().join("base");
+    train_with(&[
+        "--shards",
+        s(&manifest),
+        "--model",
+        s(&common::smoke_model()),
+        "--out",
+        s(&base),
+        "--steps",
+        "20",
+        "--schedule-steps",
+        "10",
+    ]);
+    let checkpoint = base.join("checkpoints/step-000020");
+    let finetune = |name: &str, reset: bool| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "--shards",
+            s(&manifest),
+            "--init",
+            s(&checkpoint),
+            "--reset-step",
+            "--reset-optimizer",
+            "--lr",
+            "1e-3",
+            "--warmup-steps",
+            "0",
+            "--schedule-steps",
+            "8",
+            "--steps",
+            "3",
+            "--out",
+            s(&out),
+        ];
+        if reset {
+            args.push("--reset-schedule");
+        }
+        train_with(&args);
+        let log = read_rows::<TrainLogRow>(&out.join("train-log.parquet")).unwrap();
+        log.iter().map(|r| r.lr).collect::<Vec<_>>()
+    };
+    let fresh = finetune("fresh", true);
+    assert_eq!(fresh[0], 1e-3);
+    assert!(fresh[1] < fresh[0] && fresh[2] < fresh[1], "{fresh:?}");
+    let carried = finetune("carried", false);
+    assert!(
+        carried.iter().all(|&lr| (lr - 1e-4).abs() < 1e-12),
+        "{carried:?}"
+    );
+}
+
 /// A loss mask decides which predictions train: all flags set trains exactly as no mask; with
 /// only the first half flagged, the tokens after it (no flagged prediction's target or context)
 /// change nothing, to the last bit.
