@@ -115,7 +115,7 @@ $(LW)/%/shards/manifest.json: $$(call finetune_text,$$(firstword $$(subst /, ,$$
 
 $(LW)/%/run/done: $(LW)/%/shards/manifest.json $(LW)/base/done $(BIN)/train
 	rm -rf $(LW)/$*/run
-	$(L_RUN_TRAIN) --shards $< --init $(L_BASE_CHECKPOINT) --reset-step --reset-optimizer \
+	$(L_RUN_TRAIN) --shards $< --init $(L_BASE_CHECKPOINT) --reset-step --reset-optimizer --reset-schedule \
 	  --lr $(LAMPINEN_FINETUNE_LR) --warmup-steps 0 --schedule-steps $(LAMPINEN_FINETUNE_STEPS) \
 	  --weight-decay 0.01 --seed $(LAMPINEN_SEED) --out $(LW)/$*/run --device $(DEVICE)
 	touch $@

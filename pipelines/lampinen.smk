@@ -115,7 +115,7 @@ if os.path.exists(L_PRESET_FILE):
                              f"--tokenizer {L_TOKENIZER} --shuffle --seed {L_SEED} --seq-len {LF['seq_len']} "
                              f"--batch-size {LF['batch_size']} --steps {LF['steps']}")
     L_FINETUNE_CMD = (f"rm -rf {LW}/{{wildcards.dataset}}/{{wildcards.condition}}/run && {L_RUN_TRAIN} "
-                      f"--shards {{input.shards}} --init {L_BASE_CHECKPOINT} --reset-step --reset-optimizer "
+                      f"--shards {{input.shards}} --init {L_BASE_CHECKPOINT} --reset-step --reset-optimizer --reset-schedule "
                       f"--lr {LF['lr']} --warmup-steps 0 --schedule-steps {LF['steps']} --weight-decay 0.01 "
                       f"--seed {L_SEED} --out {LW}/{{wildcards.dataset}}/{{wildcards.condition}}/run --device {L_DEVICE}")
     L_SCORE_PRETRAINED_CMD = (f"{BIN}/probe -q score --checkpoint {L_BASE_CHECKPOINT} --tokenizer {L_TOKENIZER} "
