@@ -19,8 +19,11 @@
 CARGO ?= cargo
 PRESET ?= tiny
 RESULTS ?= results
-# Where the stage binaries are; `cargo build` puts them here, `cargo test` too.
-BIN ?= target/debug
+# Where the stage binaries are; `cargo build` puts them here, `cargo test` too: the debug folder
+# of cargo's target folder, which is CARGO_TARGET_DIR, else CARGO_BUILD_TARGET_DIR, else target/
+# (a relative one counts from this folder, where make runs cargo).
+CARGO_TARGET_FOLDER := $(patsubst %/,%,$(or $(CARGO_TARGET_DIR),$(CARGO_BUILD_TARGET_DIR),target))
+BIN ?= $(CARGO_TARGET_FOLDER)/debug
 # `no` uses the binaries already in $(BIN) (the end-to-end test, which cargo has just built).
 BUILD_BINARIES ?= yes
 # Where `train` runs: cpu, cuda or cuda:N. cuda needs a train built with `--features cuda`

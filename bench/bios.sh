@@ -9,11 +9,14 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 people=${1:-100000}
-work=${BENCH_WORK:-$root/target/bench-bios}
+# cargo's target folder, wherever CARGO_TARGET_DIR, CARGO_BUILD_TARGET_DIR or a config put it.
+target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+work=${BENCH_WORK:-$target/bench-bios}
 mkdir -p "$work"
 
 cargo build --release --quiet -p gen-facts --manifest-path "$root/Cargo.toml"
-gen_facts=${CARGO_TARGET_DIR:-$root/target}/release/gen-facts
+gen_facts=$target/release/gen-facts
 
 best() { sort -n | head -1; }
 now() { date +%s.%N; }

@@ -15,7 +15,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 documents=${1:-100000}
-work=${BENCH_WORK:-$root/target/bench-inject}
+# cargo's target folder, wherever CARGO_TARGET_DIR, CARGO_BUILD_TARGET_DIR or a config put it.
+target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+work=${BENCH_WORK:-$target/bench-inject}
 venv=$root/bench/.venv
 mkdir -p "$work"
 
@@ -26,7 +29,7 @@ fi
 python=$venv/bin/python
 
 cargo build --release --quiet -p inject --manifest-path "$root/Cargo.toml"
-inject=${CARGO_TARGET_DIR:-$root/target}/release/inject
+inject=$target/release/inject
 
 corpus=$work/corpus-$documents.parquet
 [[ -f $corpus ]] || "$python" "$root/bench/make_corpus.py" "$corpus" "$documents"

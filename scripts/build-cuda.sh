@@ -19,7 +19,7 @@
 # Settings (environment):
 #   CUDA_VENV         the toolkit venv, created when missing   [$HOME/.cache/factlab/cuda-venv]
 #   CUDA_TARGET_DIR   cargo target folder of the CUDA build     [<repo>/target/cuda]
-#   CPU_TARGET_DIR    cargo target folder of the CPU stages     [<repo>/target]
+#   CPU_TARGET_DIR    cargo target folder of the CPU stages     [$CARGO_TARGET_DIR or <repo>/target]
 #   CUDA_COMPUTE_CAP  GPU generation to compile kernels for      [90: H100/H200]
 #   CUDAFORGE_THREADS parallel nvcc jobs                         [2]
 #   CARGO_BUILD_JOBS  parallel rustc jobs                        [cargo's default]
@@ -40,7 +40,7 @@ CUDA_VENV=${CUDA_VENV:-$HOME/.cache/factlab/cuda-venv}
 SRC=$(cd "${FACTLAB_SRC:-$ROOT}" && pwd) || die "no source tree ${FACTLAB_SRC:-}"
 [ -f "$SRC/Cargo.toml" ] || die "no Cargo.toml in $SRC"
 CUDA_TARGET_DIR=${CUDA_TARGET_DIR:-$ROOT/target/cuda}
-CPU_TARGET_DIR=${CPU_TARGET_DIR:-$ROOT/target}
+CPU_TARGET_DIR=${CPU_TARGET_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}}
 GPU_DIR=${GPU_DIR:-$ROOT/.gpu}
 GPU_DIR_MAX_MIB=${GPU_DIR_MAX_MIB:-60}
 NICE=${NICE:-19}

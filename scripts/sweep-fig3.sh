@@ -13,7 +13,8 @@
 set -euo pipefail
 
 SWEEP=${SWEEP:-results/sweep}
-BIN=${BIN:-target/debug}
+# cargo's debug binaries, in CARGO_TARGET_DIR (or CARGO_BUILD_TARGET_DIR) when set, as in the Makefile.
+BIN=${BIN:-${CARGO_TARGET_DIR:-${CARGO_BUILD_TARGET_DIR:-target}}/debug}
 STEPS=("$@")
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(seed1 seed2 seed3 share overlap window base verdicts)
 mkdir -p "$SWEEP/presets" "$SWEEP/findings"

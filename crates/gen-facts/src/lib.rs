@@ -210,6 +210,8 @@ pub fn check_background_grammar(
     })
 }
 
+/// Writes the background corpus. `progress` counts documents, or approximate tokens (up to the
+/// budget) when the size is a token budget.
 pub fn generate_background(
     options: &BackgroundOptions,
     progress: &ProgressBar,
@@ -287,7 +289,10 @@ fn write_background<S: Sync>(
         }
         summary.documents += documents.len() as u64;
         summary.bytes += documents.iter().map(|d| d.text.len() as u64).sum::<u64>();
-        progress.inc(documents.len() as u64);
+        match options.size {
+            CorpusSize::Documents(_) => progress.inc(documents.len() as u64),
+            CorpusSize::Tokens(budget) => progress.set_position(tokens.min(budget)),
+        }
         out.write(&documents)?;
     }
     out.finish()?;

@@ -265,12 +265,13 @@ fn main() -> Result<()> {
             if grammar_data.is_some() && matches!(grammar, Grammar::Knowledge) {
                 bail!("--grammar-data is read by `--grammar disjoint` only; `--grammar knowledge` takes its templates from --data");
             }
-            let (size, total) = match (documents, tokens) {
-                (Some(n), None) => (CorpusSize::Documents(n), n),
-                (None, Some(n)) => (CorpusSize::Tokens(n), 0),
+            // The bar counts what the size is given in: documents, or approximate tokens.
+            let (size, total, unit) = match (documents, tokens) {
+                (Some(n), None) => (CorpusSize::Documents(n), n, "documents"),
+                (None, Some(n)) => (CorpusSize::Tokens(n), n, "tokens"),
                 _ => bail!("give exactly one of --documents and --tokens"),
             };
-            let bar = cli.verbosity.progress(total, "documents");
+            let bar = cli.verbosity.progress(total, unit);
             let summary = generate_background(
                 &BackgroundOptions {
                     size,

@@ -5,7 +5,9 @@
 //! offsets, masks) that shards never use. Here the pattern runs on `regex`'s automaton with the
 //! look-ahead emulated, each piece goes through the tokenizer's own BPE model, and the ids of
 //! frequent pieces are cached. Only tokenizers whose ids this provably reproduces get this path
-//! (see [`FastEncoder::for_tokenizer`]); the tests compare both paths on awkward text.
+//! (see [`FastEncoder::for_tokenizer`]); the tests compare both paths on awkward text. The
+//! tokenizers trained here cap the length of a piece (a `Split` after the `ByteLevel` step, see
+//! `tokenizer.rs`): that cut is reproduced too.
 
 use std::collections::HashMap;
 
@@ -24,6 +26,8 @@ const CACHE_LIMIT: usize = 200_000;
 
 pub struct FastEncoder {
     pattern: Regex,
+    /// Pieces longer than this many bytes are cut into pieces of at most this many.
+    max_piece: Option<usize>,
     byte_chars: [char; 256],
     /// Added tokens matched in raw text before splitting, as the tokenizer does.
     added: Vec<(String, u32)>,
@@ -48,17 +52,18 @@ fn byte_chars() -> [char; 256] {
 
 impl FastEncoder {
     /// `Some` only when `json` is a tokenizer whose ids this encoder reproduces: no normaliser,
-    /// a ByteLevel pre-tokenizer with the GPT-2 pattern and no prefix space, a BPE model without
-    /// dropout, no truncation or padding, and added tokens matched literally.
+    /// a ByteLevel pre-tokenizer with the GPT-2 pattern and no prefix space (alone, or followed
+    /// by the piece-length cap of the tokenizers trained here), a BPE model without dropout, no
+    /// truncation or padding, and added tokens matched literally.
     pub fn for_tokenizer(json: &str, tokenizer: &Tokenizer) -> Option<Self> {
         let value: Value = serde_json::from_str(json).ok()?;
-        let pre = &value["pre_tokenizer"];
+        let (byte_level, max_piece) = split_pre_tokenizer(&value["pre_tokenizer"])?;
         let plain = value["normalizer"].is_null()
             && value["truncation"].is_null()
             && value["padding"].is_null()
-            && pre["type"] == "ByteLevel"
-            && pre["add_prefix_space"] == false
-            && pre["use_regex"] == true
+            && byte_level["type"] == "ByteLevel"
+            && byte_level["add_prefix_space"] == false
+            && byte_level["use_regex"] == true
             && value["model"]["type"] == "BPE"
             && value["model"]["dropout"].is_null();
         let added = value["added_tokens"].as_array()?;
@@ -78,6 +83,7 @@ impl FastEncoder {
             .collect::<Option<Vec<_>>>()?;
         Some(FastEncoder {
             pattern: Regex::new(PATTERN).expect("valid pattern"),
+            max_piece,
             byte_chars: byte_chars(),
             added,
         })
@@ -88,7 +94,7 @@ impl FastEncoder {
         &self,
         tokenizer: &Tokenizer,
         text: &str,
-        cache: &mut HashMap<String, Vec<u32>>,
+        cache: &mut HashMap<Vec<u8>, Vec<u32>>,
         ids: &mut Vec<u32>,
     ) -> Result<()> {
         let mut rest = text;
@@ -107,7 +113,14 @@ impl FastEncoder {
                 None => (rest, None),
             };
             for piece in pieces(&self.pattern, plain) {
-                self.encode_piece(tokenizer, piece, cache, ids)?;
+                match self.max_piece {
+                    Some(max) => {
+                        for cut in piece.as_bytes().chunks(max) {
+                            self.encode_piece(tokenizer, cut, cache, ids)?;
+                        }
+                    }
+                    None => self.encode_piece(tokenizer, piece.as_bytes(), cache, ids)?,
+                }
             }
             match after {
                 Some((id, remainder)) => {
@@ -120,18 +133,19 @@ impl FastEncoder {
         Ok(())
     }
 
+    /// `piece` is bytes, not text: the cap may cut inside a character.
     fn encode_piece(
         &self,
         tokenizer: &Tokenizer,
-        piece: &str,
-        cache: &mut HashMap<String, Vec<u32>>,
+        piece: &[u8],
+        cache: &mut HashMap<Vec<u8>, Vec<u32>>,
         ids: &mut Vec<u32>,
     ) -> Result<()> {
         if let Some(known) = cache.get(piece) {
             ids.extend_from_slice(known);
             return Ok(());
         }
-        let mapped: String = piece.bytes().map(|b| self.byte_chars[b as usize]).collect();
+        let mapped: String = piece.iter().map(|&b| self.byte_chars[b as usize]).collect();
         let tokens = tokenizer
             .get_model()
             .tokenize(&mapped)
@@ -139,10 +153,37 @@ impl FastEncoder {
         let piece_ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
         ids.extend_from_slice(&piece_ids);
         if cache.len() < CACHE_LIMIT {
-            cache.insert(piece.to_string(), piece_ids);
+            cache.insert(piece.to_vec(), piece_ids);
         }
         Ok(())
     }
+}
+
+/// The ByteLevel step of a pre-tokenizer and the piece-length cap after it, if any: a plain
+/// ByteLevel, or a Sequence of a ByteLevel and a `Split` on `.{1,N}` (isolated, not inverted),
+/// exactly as `tokenizer.rs` writes it. `None` for anything else.
+fn split_pre_tokenizer(pre: &Value) -> Option<(&Value, Option<usize>)> {
+    if pre["type"] == "ByteLevel" {
+        return Some((pre, None));
+    }
+    if pre["type"] != "Sequence" {
+        return None;
+    }
+    let [byte_level, cap] = pre["pretokenizers"].as_array()?.as_slice() else {
+        return None;
+    };
+    let pattern = cap["pattern"]["Regex"].as_str()?;
+    let max = pattern
+        .strip_prefix(".{1,")?
+        .strip_suffix('}')?
+        .parse::<usize>()
+        .ok()
+        .filter(|&max| max > 0)?;
+    let exact = cap["type"] == "Split"
+        && cap["behavior"] == "Isolated"
+        && cap["invert"] == false
+        && pattern == crate::tokenizer::piece_cap_pattern(max);
+    exact.then_some((byte_level, Some(max)))
 }
 
 /// The GPT-2 split of `text`. `\s+(?!\S)` comes before `\s+` in GPT-2's pattern: a run of

@@ -83,6 +83,8 @@ pub(crate) struct Totals {
     pub(crate) dropped: u64,
     pub(crate) injected_rows: u64,
     pub(crate) cut: u64,
+    /// The first cut text, for the one summary line: where it was and how much was kept.
+    pub(crate) first_cut: Option<String>,
 }
 
 /// Applies one step's plan to its rows, recording where every text went.
@@ -116,6 +118,15 @@ pub(crate) fn inject_step(
         row.variants.push(exposure.variant);
         if placed.length < text.len() {
             totals.cut += 1;
+            totals.first_cut.get_or_insert_with(|| {
+                format!(
+                    "knowledge {} at step {step}, row {}: {} of {} tokens kept",
+                    exposure.knowledge_id,
+                    placed.row,
+                    placed.length,
+                    text.len()
+                )
+            });
             tracing::debug!(
                 step,
                 row = placed.row,

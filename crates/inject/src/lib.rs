@@ -432,9 +432,10 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
     };
     if totals.cut > 0 {
         tracing::warn!(
-            cut = totals.cut,
-            injections = records.len(),
-            "injected texts cut at the end of their row (each one logged at debug level, -v); a longer --seq-len keeps them whole"
+            "{} of {} injected texts cut at the end of their row, first {} (each one at debug level, -v); a longer --seq-len keeps them whole",
+            totals.cut,
+            records.len(),
+            totals.first_cut.as_deref().unwrap_or("?")
         );
     }
     report_injected_share(&summary.injected_share);

@@ -17,6 +17,12 @@ use inject::{InjectOptions, Options, QaOptions};
 /// writes OUT/injections.parquet. Knowledge items that no scenario group takes (those after the
 /// last group, in id order) are never injected: the control group; their ids are listed in
 /// inject-summary.json as `never_injected`.
+///
+/// The trained tokenizer is GPT-2's byte-level BPE with one addition: a pre-tokenized piece (a
+/// word, a run of digits, punctuation or spaces) longer than 128 bytes is cut into pieces of at
+/// most 128 bytes, so training time stays linear in the corpus even for lines without spaces. The
+/// cut is a `Split` in tokenizer.json's pre-tokenizer, so Hugging Face `tokenizers` and
+/// `transformers` encode the same ids; no natural-language word is that long.
 #[derive(Parser, Debug)]
 #[command(
     version,

@@ -1,5 +1,18 @@
 //! Byte-level BPE tokenizers: trained here with the `tokenizers` crate or loaded from a
 //! `tokenizer.json`, always saved in the standard format that Hugging Face loads unchanged.
+//!
+//! Pieces are capped. The `tokenizers` BPE trainer merges a pair inside a word by inserting into
+//! and removing from a vector, so one word of n bytes costs O(n²) per merge: a 100k-character run
+//! without spaces took seconds and a 2 MB one never finished. The trained tokenizer's
+//! pre-tokenizer is therefore a `Sequence` of GPT-2's `ByteLevel` split and a `Split` on the
+//! regex `.{1,N}` (behaviour `Isolated`) with N = [`MAX_PIECE_BYTES`]: the `Split` runs on the
+//! byte-level symbols (one per byte, none of them a line break), so every piece of more than N
+//! bytes is cut into pieces of at most N bytes, and shorter pieces are left as they are. Because
+//! the cap is part of the saved `tokenizer.json`, training and encoding cut the same way, here,
+//! in Python's `tokenizers` and in `transformers`. `Split` with a regex is understood by every
+//! release of `tokenizers` (unlike the newer `FixedLength`), and a cut inside a multi-byte
+//! character is harmless to a byte-level BPE, whose decoder joins the bytes before reading them
+//! as UTF-8.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,12 +22,27 @@ use rayon::prelude::*;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer};
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 use crate::fast::FastEncoder;
 
 /// Joins documents in the token stream and ends every injected text.
 pub const END_OF_TEXT: &str = "<|endoftext|>";
+
+/// The longest piece (in bytes) that the trained tokenizer's pre-tokenizer lets through to the
+/// BPE model; longer ones are cut (see the module's notes). Far above any word of natural
+/// language: English words stay under 30 bytes, German compounds under 64, and a run of 42
+/// CJK characters (3 bytes each) between punctuation still fits. Only runs such as long
+/// identifiers, base64, URLs or long spans of whitespace reach it.
+pub const MAX_PIECE_BYTES: usize = 128;
+
+/// The regex of the pre-tokenizer's `Split` that cuts pieces longer than `max` bytes.
+pub fn piece_cap_pattern(max: usize) -> String {
+    format!(".{{1,{max}}}")
+}
 
 /// A tokenizer with its end-of-text id and the exact JSON it is saved as.
 pub struct TextTokenizer {
@@ -27,7 +55,7 @@ pub struct TextTokenizer {
 impl TextTokenizer {
     /// Trains a byte-level BPE of `vocab_size` entries (the 256 byte symbols and `<|endoftext|>`
     /// included) on `texts`. No normaliser and no prefix space, so decoding gives back the exact
-    /// text.
+    /// text. Pieces are cut to at most [`MAX_PIECE_BYTES`] bytes, at training as at encoding time.
     pub fn train<I, S>(texts: I, vocab_size: usize) -> Result<Self>
     where
         I: Iterator<Item = S> + Send,
@@ -38,9 +66,19 @@ impl TextTokenizer {
             bail!("--vocab-size {vocab_size} is too small: a byte-level BPE needs at least {minimum} (256 byte symbols and {END_OF_TEXT})");
         }
         let byte_level = ByteLevel::new(false, false, true);
+        let cap = Split::new(
+            SplitPattern::Regex(piece_cap_pattern(MAX_PIECE_BYTES)),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(|e| anyhow!("the piece-length cap's pattern: {e}"))?;
+        let pre_tokenizer = Sequence::new(vec![
+            PreTokenizerWrapper::ByteLevel(byte_level),
+            PreTokenizerWrapper::Split(cap),
+        ]);
         let mut tokenizer = Tokenizer::new(BPE::default());
         tokenizer
-            .with_pre_tokenizer(Some(byte_level))
+            .with_pre_tokenizer(Some(pre_tokenizer))
             .with_post_processor(Some(byte_level))
             .with_decoder(Some(byte_level));
         let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
@@ -122,7 +160,7 @@ impl TextTokenizer {
     fn encode_into(
         &self,
         text: &str,
-        cache: &mut HashMap<String, Vec<u32>>,
+        cache: &mut HashMap<Vec<u8>, Vec<u32>>,
         ids: &mut Vec<u32>,
     ) -> Result<()> {
         match &self.fast {

@@ -1,6 +1,7 @@
 mod common;
 
-use inject::tokenizer::{TextTokenizer, END_OF_TEXT};
+use inject::tokenizer::{TextTokenizer, END_OF_TEXT, MAX_PIECE_BYTES};
+use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, Tokenizer};
 
 fn train_in_pool(threads: usize, texts: &[String]) -> TextTokenizer {
     rayon::ThreadPoolBuilder::new()
@@ -109,11 +110,109 @@ fn fast_encoder_gives_the_ids_of_the_tokenizers_crate() {
         "\r\n\r\n  \n\t x",
         "!!! ... --- ((x)) \"q\"",
     ];
-    for text in awkward.iter().map(|t| t.to_string()).chain(texts) {
+    // Pieces longer than the cap, cut inside a character too (3-byte CJK, 4-byte emoji).
+    let cap = MAX_PIECE_BYTES;
+    let long = [
+        "x".repeat(cap),
+        "x".repeat(cap + 1),
+        format!("a {} b", "y".repeat(3 * cap + 7)),
+        "東".repeat(cap),
+        format!("a{}", "🚀".repeat(cap)),
+        " ".repeat(2 * cap + 3) + "z",
+        "9".repeat(5 * cap),
+        format!("{}<|endoftext|>{}", "q".repeat(cap + 5), "é".repeat(cap)),
+    ];
+    let awkward = awkward.iter().map(|t| t.to_string()).chain(long);
+    for text in awkward.chain(texts) {
         assert_eq!(
             tokenizer.encode(&text).unwrap(),
             tokenizer.encode_reference(&text).unwrap(),
             "{text:?}"
         );
     }
+}
+
+/// The pieces the tokenizer's pre-tokenizer makes of `text` (byte-level symbols, one per byte).
+fn pre_tokenize(tokenizer: &Tokenizer, text: &str) -> Vec<String> {
+    let mut pieces = PreTokenizedString::from(text);
+    tokenizer
+        .get_pre_tokenizer()
+        .expect("a pre-tokenizer")
+        .pre_tokenize(&mut pieces)
+        .unwrap();
+    pieces
+        .get_splits(OffsetReferential::Original, OffsetType::Byte)
+        .into_iter()
+        .map(|(piece, _, _)| piece.to_string())
+        .collect()
+}
+
+/// One word of 200,000 characters: training used to be quadratic in it (seconds per 100k
+/// characters, a 2 MB run never finished). Its pieces are now at most the cap, and the file that
+/// is saved cuts the same way when loaded again (as by Python's `tokenizers`).
+#[test]
+fn long_runs_are_cut_at_the_cap_in_training_and_in_the_saved_tokenizer() {
+    let mut texts = common::corpus_texts(200, 7);
+    let word: String = (0..200_000)
+        .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+        .collect();
+    texts.push(format!("before {word} after"));
+    let tokenizer = train_in_pool(2, &texts);
+    let saved: Tokenizer = tokenizer.json().parse().unwrap();
+
+    let pieces = pre_tokenize(&saved, &word);
+    assert_eq!(pieces.len(), 200_000usize.div_ceil(MAX_PIECE_BYTES));
+    assert!(pieces.iter().all(|p| p.chars().count() <= MAX_PIECE_BYTES));
+    assert_eq!(pieces.concat().len(), word.len(), "nothing lost or added");
+    // A 3-byte character is cut by bytes, like everything else.
+    let cjk = "東".repeat(MAX_PIECE_BYTES);
+    let cjk_pieces = pre_tokenize(&saved, &cjk);
+    assert_eq!(cjk_pieces.len(), 3);
+    assert!(cjk_pieces
+        .iter()
+        .all(|p| p.chars().count() == MAX_PIECE_BYTES));
+
+    // Normal text never reaches the cap, so the cap changes none of its pieces.
+    for text in common::corpus_texts(300, 8) {
+        assert!(
+            pre_tokenize(&saved, &text)
+                .iter()
+                .all(|p| p.chars().count() < MAX_PIECE_BYTES),
+            "{text:?}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    std::fs::write(&path, tokenizer.json()).unwrap();
+    let loaded = TextTokenizer::load(&path).unwrap();
+    let from_file = Tokenizer::from_file(&path).unwrap();
+    for text in [
+        texts.last().unwrap().clone(),
+        cjk.clone(),
+        format!("{cjk} {word}"),
+    ] {
+        let ids = tokenizer.encode(&text).unwrap();
+        assert_eq!(loaded.encode(&text).unwrap(), ids);
+        assert_eq!(tokenizer.encode_reference(&text).unwrap(), ids);
+        assert_eq!(
+            from_file.encode(text.as_str(), false).unwrap().get_ids(),
+            ids
+        );
+        assert_eq!(tokenizer.decode(&ids).unwrap(), text);
+    }
+}
+
+#[test]
+fn help_states_the_piece_cap() {
+    let output = assert_cmd::Command::cargo_bin("inject")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        help.contains(&format!("longer than {MAX_PIECE_BYTES} bytes")),
+        "{help}"
+    );
 }
