@@ -1,6 +1,14 @@
 //! What every stage binary does the same way: `--quiet` / `-v`, logs through `tracing` on
 //! stderr, and progress bars on stderr that disappear when stderr is not a terminal (logs and
-//! CI output stay clean).
+//! CI output stay clean). Numbers given on the command line or in a config file are checked
+//! through [`bounds`]: one pattern for every stage.
+
+pub mod bounds;
+
+pub use bounds::{
+    at_least, finite_f64, finite_f64_in, int_in, ordered_pair, positive, positive_f64,
+    positive_steps, steps, Bounds, FloatRange, IntRange, OrderedPair, OutOfBounds, MAX_STEPS,
+};
 
 use std::io::IsTerminal;
 
