@@ -252,6 +252,9 @@ impl Bounds for FloatRange {
     }
 
     fn expected(&self) -> String {
+        if let (Bound::Included(low), Bound::Included(high)) = (self.low, self.high) {
+            return format!("a finite number from {low} to {high}");
+        }
         let mut parts = Vec::new();
         match self.low {
             Bound::Included(low) => parts.push(format!("at least {low}")),
