@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use factlab_cli::{int_in, positive};
 use gen_facts::lampinen::{
     generate_reversals, generate_semantic, generate_syllogisms, LampinenSummary, ReversalsOptions,
     SemanticOptions, SyllogismsOptions,
@@ -46,11 +47,11 @@ Examples:
   gen-facts reversals -o reversals.parquet --options reversals-options.parquet
   gen-facts reversals -n 40 --copies 5 --seed 2 -o knowledge.parquet --options options.parquet")]
 pub struct ReversalsArgs {
-    /// Comparison facts (the paper: 100).
-    #[arg(short = 'n', long, default_value_t = 100)]
+    /// Comparison facts (the paper: 100; at most 100,000).
+    #[arg(short = 'n', long, default_value_t = 100, value_parser = positive::<u32>().at_most(100_000))]
     count: u32,
-    /// Training documents per fact (the paper: 10).
-    #[arg(long, default_value_t = 10)]
+    /// Training documents per fact (the paper: 10; at most 1,000).
+    #[arg(long, default_value_t = 10, value_parser = positive::<u32>().at_most(1_000))]
     copies: u32,
     #[command(flatten)]
     common: Common,
@@ -74,8 +75,8 @@ Examples:
   gen-facts syllogisms -o syllogisms.parquet --options syllogisms-options.parquet
   gen-facts syllogisms -n 20 --seed 3 -o knowledge.parquet --options options.parquet")]
 pub struct SyllogismsArgs {
-    /// Premise pairs (the paper: 69).
-    #[arg(short = 'n', long, default_value_t = 69)]
+    /// Premise pairs (the paper: 69; at most 100,000).
+    #[arg(short = 'n', long, default_value_t = 69, value_parser = positive::<u32>().at_most(100_000))]
     count: u32,
     #[command(flatten)]
     common: Common,
@@ -107,11 +108,11 @@ Examples:
   gen-facts semantic -o semantic.parquet --options semantic-options.parquet
   gen-facts semantic -n 200 --holdouts 4 --seed 1 -o knowledge.parquet --options options.parquet")]
 pub struct SemanticArgs {
-    /// Training documents (the paper: 2,200).
-    #[arg(short = 'n', long, default_value_t = 2200)]
+    /// Training documents (the paper: 2,200; at most 1,000,000).
+    #[arg(short = 'n', long, default_value_t = 2200, value_parser = positive::<u32>().at_most(1_000_000))]
     count: u32,
-    /// Held-out categories.
-    #[arg(long, default_value_t = 8)]
+    /// Held-out categories (fewer than the hierarchy's categories).
+    #[arg(long, default_value_t = 8, value_parser = int_in(0..=100_000u32))]
     holdouts: u32,
     #[command(flatten)]
     common: Common,

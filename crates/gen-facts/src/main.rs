@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use factlab_cli::Verbosity;
+use factlab_cli::{int_in, ordered_pair, positive, Verbosity};
 use gen_facts::{
     generate_background, generate_bios, generate_fictional, import_fictional_knowledge,
     BackgroundGrammar, BackgroundOptions, BiosOptions, CorpusSize, DateStyle, FictionalOptions,
@@ -40,8 +40,9 @@ enum Command {
     /// sentence naming its entity and ending in a named entity, no pronouns; per paragraph 9
     /// paraphrases and 5 memorization, 5 semantic and 5 composition probes.
     Fictional {
-        /// Number of paragraphs (the paper uses 120).
-        #[arg(short = 'n', long, default_value_t = 120)]
+        /// Number of paragraphs (the paper uses 120; at most 1,000,000).
+        #[arg(short = 'n', long, default_value_t = 120,
+              value_parser = positive::<u32>().at_most(limits::PARAGRAPHS))]
         count: u32,
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -51,16 +52,17 @@ enum Command {
         /// Probes Parquet to write; no probes are written without it.
         #[arg(long)]
         probes: Option<PathBuf>,
-        /// Paraphrases per paragraph.
-        #[arg(long, default_value_t = 9)]
+        /// Paraphrases per paragraph (at most 1,000).
+        #[arg(long, default_value_t = 9, value_parser = int_in(0..=limits::PARAPHRASES))]
         paraphrases: usize,
         /// Sentences a paragraph has at least (the paper: more than 20). Smaller values with a
         /// smaller --words make paragraphs that fit the short rows of CPU presets.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = int_in(0..=limits::WORDS))]
         min_sentences: usize,
-        /// A paragraph stops growing past a word count drawn from LOW,HIGH.
-        #[arg(long, value_delimiter = ',', default_values_t = [270, 420])]
-        words: Vec<usize>,
+        /// A paragraph stops growing past a word count drawn from LOW,HIGH (LOW ≤ HIGH).
+        #[arg(long, default_value = "270,420",
+              value_parser = ordered_pair(int_in(0..=limits::WORDS)))]
+        words: [usize; 2],
         /// Folder with names.toml and relations.toml replacing the bundled data/fictional files.
         #[arg(long)]
         data: Option<PathBuf>,
@@ -81,11 +83,12 @@ Examples:
   gen-facts background --tokens 2000000 --seed 1 --grammar knowledge -o corpus-overlap.parquet
   gen-facts background --documents 500 --grammar-data my-grammar/ -o corpus.parquet")]
     Background {
-        /// Number of documents.
-        #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens")]
+        /// Number of documents (at most 10⁹).
+        #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens",
+              value_parser = positive::<u64>().at_most(limits::DOCUMENTS))]
         documents: Option<u64>,
-        /// Approximate size in tokens, counted as bytes / 4.
-        #[arg(long)]
+        /// Approximate size in tokens, counted as bytes / 4 (at most 10¹²).
+        #[arg(long, value_parser = positive::<u64>().at_most(limits::TOKENS))]
         tokens: Option<u64>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -129,20 +132,21 @@ Examples:
   gen-facts bios -n 100000 --variant single+permute1 --celebrities 100000 -o bios.parquet --qa qa.parquet
   gen-facts bios -n 500 --pronouns parity --order birth_date,birth_city,university,major,company_city,employer -o bios.parquet")]
     Bios {
-        /// People in the main group (the paper: 100,000).
-        #[arg(short = 'n', long, default_value_t = 100_000)]
+        /// People in the main group (the paper: 100,000; at most 10,000,000).
+        #[arg(short = 'n', long, default_value_t = 100_000,
+              value_parser = int_in(0..=limits::PEOPLE))]
         count: u32,
         /// Knowledge augmentation of the main group's biographies.
         #[arg(long, default_value = "single")]
         variant: Variant,
         /// Extra people whose biographies use --celebrity-variant and whose QA is the
         /// finetuning data; the main group becomes the tested minority.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = int_in(0..=limits::PEOPLE))]
         celebrities: u32,
         #[arg(long, default_value = "multi5+permute")]
         celebrity_variant: Variant,
-        /// Share of the main group in P_train (without celebrities).
-        #[arg(long, default_value_t = 0.5)]
+        /// Share of the main group in P_train (without celebrities), from 0 to 1.
+        #[arg(long, default_value_t = 0.5, value_parser = factlab_cli::finite_f64_in(0.0..=1.0))]
         train_fraction: f64,
         /// Who "he"/"she"/"they" is: random he/she/they per person (Part 3.1's text), random
         /// he/she (Part 3.3), or he/she by id parity (the authors' released generator).
@@ -190,6 +194,19 @@ Examples:
     },
 }
 
+/// Upper bounds of the counts: far above any experiment, low enough that a mistyped number
+/// fails at once instead of running until killed.
+mod limits {
+    pub const PARAGRAPHS: u32 = 1_000_000;
+    pub const PARAPHRASES: usize = 1_000;
+    /// Sentences and words of a paragraph (a paragraph ends anyway when its entity's relations
+    /// run out).
+    pub const WORDS: usize = 100_000;
+    pub const DOCUMENTS: u64 = 1_000_000_000;
+    pub const TOKENS: u64 = 1_000_000_000_000;
+    pub const PEOPLE: u32 = 10_000_000;
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Pronouns {
     HeSheThey,
@@ -226,9 +243,6 @@ fn main() -> Result<()> {
             words,
             data,
         } => {
-            let [low, high] = words[..] else {
-                bail!("--words takes two numbers, LOW,HIGH; got {words:?}");
-            };
             let bar = cli.verbosity.progress(count as u64, "paragraphs");
             let options = FictionalOptions {
                 count,
@@ -236,7 +250,7 @@ fn main() -> Result<()> {
                 shape: ParagraphShape {
                     paraphrases,
                     min_sentences,
-                    target_words: [low, high],
+                    target_words: words,
                     ..ParagraphShape::default()
                 },
                 data,
