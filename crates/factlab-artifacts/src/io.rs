@@ -16,10 +16,13 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
+use crate::outputs::{self, Digest};
 use crate::schema_text::{canonical, format_type, ANY_LENGTH};
 use crate::{Artifact, ArtifactError, Result};
 
@@ -46,16 +49,29 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
     }
 }
 
-/// A file being written under a temporary name beside its final path, or standard output.
-pub(crate) enum Sink {
+/// A file being written under a temporary name beside its final path, or standard output; a
+/// digest of every byte written (see [`crate::outputs::seal_together`]).
+pub(crate) struct Sink {
+    out: SinkOut,
+    digest: Digest,
+}
+
+enum SinkOut {
     Temporary(BufWriter<NamedTempFile>),
     Stdout(BufWriter<std::io::Stdout>),
 }
 
 impl Sink {
+    /// Creates the temporary `.NAME.XXXXXX.tmp` beside `path`, after removing the temporaries of
+    /// `path` that killed writers left; the temporary stays locked while it is written, so that
+    /// a concurrent writer's cleaning leaves it alone (see [`crate::outputs`]).
     pub(crate) fn create(path: &Path) -> Result<Self> {
+        let digest = Digest::new();
         if is_std_stream(path) {
-            return Ok(Sink::Stdout(BufWriter::new(std::io::stdout())));
+            return Ok(Sink {
+                out: SinkOut::Stdout(BufWriter::new(std::io::stdout())),
+                digest,
+            });
         }
         let folder = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -66,19 +82,35 @@ impl Sink {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let file = tempfile::Builder::new()
-            .prefix(&format!(".{stem}."))
-            .suffix(".tmp")
-            .tempfile_in(folder)
-            .map_err(io_error(path))?;
-        Ok(Sink::Temporary(BufWriter::new(file)))
+        let prefix = format!(".{stem}.");
+        outputs::remove_stale(folder, &prefix, ".tmp", outputs::is_random_part);
+        // Another try only if a cleaner removed the file before it was locked; a few at most,
+        // in case a filesystem reports unstable inode numbers.
+        let mut attempts = 0;
+        let file = loop {
+            let file = tempfile::Builder::new()
+                .prefix(&prefix)
+                .suffix(".tmp")
+                .rand_bytes(outputs::RANDOM_CHARS)
+                .tempfile_in(folder)
+                .map_err(io_error(path))?;
+            attempts += 1;
+            if outputs::hold(file.as_file(), file.path()).map_err(io_error(path))? || attempts == 8
+            {
+                break file;
+            }
+        };
+        Ok(Sink {
+            out: SinkOut::Temporary(BufWriter::new(file)),
+            digest,
+        })
     }
 
     /// Makes the output visible under its final name (a rename, so readers never see half).
     pub(crate) fn commit(self, path: &Path) -> Result<()> {
-        match self {
-            Sink::Stdout(mut out) => out.flush().map_err(io_error(path)),
-            Sink::Temporary(buffered) => {
+        match self.out {
+            SinkOut::Stdout(mut out) => out.flush().map_err(io_error(path)),
+            SinkOut::Temporary(buffered) => {
                 let file = buffered
                     .into_inner()
                     .map_err(|e| io_error(path)(e.into_error()))?;
@@ -99,16 +131,18 @@ impl Sink {
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Sink::Temporary(w) => w.write(buf),
-            Sink::Stdout(w) => w.write(buf),
-        }
+        let written = match &mut self.out {
+            SinkOut::Temporary(w) => w.write(buf)?,
+            SinkOut::Stdout(w) => w.write(buf)?,
+        };
+        self.digest.update(&buf[..written]);
+        Ok(written)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Sink::Temporary(w) => w.flush(),
-            Sink::Stdout(w) => w.flush(),
+        match &mut self.out {
+            SinkOut::Temporary(w) => w.flush(),
+            SinkOut::Stdout(w) => w.flush(),
         }
     }
 }
@@ -177,6 +211,65 @@ impl<T: Artifact> ArtifactWriter<T> {
             })?;
         sink.commit(&self.path)
     }
+
+    /// Every row written, the footer not yet: for files written as one set (see
+    /// [`crate::outputs::seal_together`]).
+    pub fn into_unsealed(self) -> Result<UnsealedFile> {
+        let (writer, _) =
+            self.writer
+                .into_serialized_writer()
+                .map_err(|source| ArtifactError::Parquet {
+                    path: display_path(&self.path),
+                    source,
+                })?;
+        UnsealedFile::new(writer, self.path, T::NAME)
+    }
+}
+
+/// A Parquet file whose rows are all written and whose footer is not, still under its temporary
+/// name; dropping it removes the temporary. [`crate::outputs::seal_together`] finishes it.
+pub struct UnsealedFile {
+    writer: SerializedFileWriter<Sink>,
+    path: PathBuf,
+    pub(crate) artifact: &'static str,
+    /// Of every byte before the footer.
+    pub(crate) digest: u64,
+}
+
+impl UnsealedFile {
+    fn new(
+        mut writer: SerializedFileWriter<Sink>,
+        path: PathBuf,
+        artifact: &'static str,
+    ) -> Result<Self> {
+        writer.flush().map_err(io_error(&path))?;
+        let digest = writer.inner().digest.value();
+        Ok(UnsealedFile {
+            writer,
+            path,
+            artifact,
+            digest,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes the footer with `metadata` added and renames the file into place.
+    pub(crate) fn seal(mut self, metadata: Vec<KeyValue>) -> Result<()> {
+        for pair in metadata {
+            self.writer.append_key_value_metadata(pair);
+        }
+        let sink = self
+            .writer
+            .into_inner()
+            .map_err(|source| ArtifactError::Parquet {
+                path: display_path(&self.path),
+                source,
+            })?;
+        sink.commit(&self.path)
+    }
 }
 
 /// Writes all `rows` to `path` (atomically; `-` for stdout).
@@ -185,6 +278,12 @@ impl<T: Artifact> ArtifactWriter<T> {
 /// holds the same rows and gets the same bytes whatever the thread count, so the file is the one
 /// [`ArtifactWriter`] writes, sooner.
 pub fn write_rows<T: Artifact + Sync>(path: &Path, rows: &[T]) -> Result<()> {
+    write_rows_unsealed(path, rows)?.seal(Vec::new())
+}
+
+/// [`write_rows`] but for the footer and the rename: for files written as one set (see
+/// [`crate::outputs::seal_together`]).
+pub fn write_rows_unsealed<T: Artifact + Sync>(path: &Path, rows: &[T]) -> Result<UnsealedFile> {
     let parquet_error = |source| ArtifactError::Parquet {
         path: display_path(path),
         source,
@@ -227,7 +326,7 @@ pub fn write_rows<T: Artifact + Sync>(path: &Path, rows: &[T]) -> Result<()> {
         }
         row_group.close().map_err(parquet_error)?;
     }
-    file.into_inner().map_err(parquet_error)?.commit(path)
+    UnsealedFile::new(file, path.to_path_buf(), T::NAME)
 }
 
 /// Record batches of a Parquet file, restricted to the expected columns, with string and list

@@ -17,6 +17,7 @@ mod io;
 mod knowledge;
 mod logprobs;
 mod metrics;
+pub mod outputs;
 mod probes;
 mod probing;
 pub mod schema_text;

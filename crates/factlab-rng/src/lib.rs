@@ -192,4 +192,144 @@ mod tests {
         assert_eq!(picked.len(), 12);
         assert!(picked.iter().all(|&i| i < 30));
     }
+
+    // Known answers, computed once from this code and frozen. Every recorded result (generated
+    // facts, shard orders, initial weights, sampled batches) is a function of these streams:
+    // if one of these constants has to change, every result recorded so far stops being
+    // reproducible from its seed. Do not "fix" this test by updating the numbers.
+
+    #[test]
+    fn new_gives_the_known_stream() {
+        let expected: [(u64, [u64; 4]); 4] = [
+            (
+                0,
+                [
+                    0x5317_5D61_490B_23DF,
+                    0x61DA_6F3D_C380_D507,
+                    0x5C0F_DF91_EC9A_7BFC,
+                    0x02EE_BF8C_3BBE_5E1A,
+                ],
+            ),
+            (
+                1,
+                [
+                    0xCFC5_D07F_6F03_C29B,
+                    0xBF42_4132_963F_E08D,
+                    0x19A3_7D57_57AA_F520,
+                    0xBF08_119F_05CD_56D6,
+                ],
+            ),
+            (
+                42,
+                [
+                    0xD076_4D4F_4476_689F,
+                    0x519E_4174_576F_3791,
+                    0xFBE0_7CFB_0C24_ED8C,
+                    0xB37D_9F60_0CD8_35B8,
+                ],
+            ),
+            (
+                u64::MAX,
+                [
+                    0x56CC_F8CE_948E_27B2,
+                    0xE685_8843_2E5A_5B90,
+                    0xE3E9_B5A4_8119_CA8B,
+                    0x460F_1949_5532_AE73,
+                ],
+            ),
+        ];
+        for (seed, values) in expected {
+            let mut r = Rng::new(seed);
+            let got: Vec<u64> = (0..4).map(|_| r.next_u64()).collect();
+            assert_eq!(got, values, "Rng::new({seed})");
+        }
+        let mut r = Rng::new(42);
+        r.next_u64();
+        assert_eq!(
+            r.state(),
+            [
+                14_781_993_660_996_615_170,
+                15_162_131_492_471_177_412,
+                4_387_123_674_275_312_071,
+                9_390_829_987_253_819_269,
+            ]
+        );
+    }
+
+    #[test]
+    fn derive_gives_the_known_streams() {
+        let expected: [(u64, &[u64], [u64; 3]); 5] = [
+            (
+                0,
+                &[],
+                [
+                    0x5317_5D61_490B_23DF,
+                    0x61DA_6F3D_C380_D507,
+                    0x5C0F_DF91_EC9A_7BFC,
+                ],
+            ),
+            (
+                7,
+                &[0],
+                [
+                    0xF088_CF8D_BFD5_8037,
+                    0xAD3D_4E90_559A_A92D,
+                    0x8F4F_06F9_A0BB_9209,
+                ],
+            ),
+            (
+                7,
+                &[1, 2],
+                [
+                    0x8D3A_08FE_D7B6_479E,
+                    0x45A7_0BF5_E6E9_ED52,
+                    0xD59B_6355_CA1C_BB53,
+                ],
+            ),
+            (
+                7,
+                &[2, 1],
+                [
+                    0x4A1B_8E4A_4C75_A256,
+                    0x4E5D_EF2A_B134_7FDD,
+                    0x45CC_6BA9_0E0B_364F,
+                ],
+            ),
+            (
+                1234,
+                &[u64::MAX, 0, 3],
+                [
+                    0x00F6_E09D_6207_CDBC,
+                    0xD7B5_D915_D034_1F2C,
+                    0x73C7_D89B_A48E_B591,
+                ],
+            ),
+        ];
+        for (seed, keys, values) in expected {
+            let mut r = Rng::derive(seed, keys);
+            let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+            assert_eq!(got, values, "Rng::derive({seed}, {keys:?})");
+        }
+    }
+
+    #[test]
+    fn below_shuffle_sample_and_unit_give_the_known_values() {
+        let mut r = Rng::new(42);
+        let bounds = [1, 2, 3, 5, 10, 100, 1000, 1_000_003, u32::MAX as usize];
+        let got: Vec<usize> = bounds.iter().map(|&n| r.below(n)).collect();
+        assert_eq!(got, [0, 1, 0, 4, 1, 65, 78, 943_076, 633_520_290]);
+
+        let mut items: Vec<u32> = (0..10).collect();
+        Rng::new(42).shuffle(&mut items);
+        assert_eq!(items, [6, 9, 7, 8, 0, 5, 3, 4, 2, 1]);
+
+        assert_eq!(Rng::new(42).sample_indices(20, 5), [11, 17, 8, 7, 3]);
+
+        let mut r = Rng::new(42);
+        let got: Vec<f64> = (0..3).map(|_| r.unit_f64()).collect();
+        assert_eq!(
+            got,
+            [0.8143051451229099, 0.3188210400616611, 0.9838941681774888]
+        );
+    }
 }

@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use factlab_artifacts::outputs::{seal_together, write_rows_unsealed};
 use factlab_artifacts::{
     display_path, ArtifactWriter, CorpusDocument, Knowledge, Probe, ProbeKind,
 };
@@ -137,10 +138,13 @@ pub fn generate_fictional(
             out.write(&probes)?;
         }
     }
+    // One set: a kill between the two renames leaves files whose set ids differ, which the
+    // readers that take both refuse.
+    let mut files = vec![knowledge_out.into_unsealed()?];
     if let Some(out) = probes_out {
-        out.finish()?;
+        files.push(out.into_unsealed()?);
     }
-    knowledge_out.finish()?;
+    seal_together(files)?;
     Ok(summary)
 }
 
@@ -307,11 +311,14 @@ pub struct ImportOptions {
 
 pub fn import_fictional_knowledge(options: &ImportOptions) -> Result<FictionalSummary> {
     let (knowledge, probes) = import::import(&options.input)?;
+    let mut files = vec![write_rows_unsealed(&options.output, &knowledge)?];
     if let Some(path) = &options.probes {
-        factlab_artifacts::write_rows(path, &probes)
-            .with_context(|| format!("writing probes to {}", display_path(path)))?;
+        files.push(
+            write_rows_unsealed(path, &probes)
+                .with_context(|| format!("writing probes to {}", display_path(path)))?,
+        );
     }
-    factlab_artifacts::write_rows(&options.output, &knowledge)?;
+    seal_together(files)?;
     let mut summary = FictionalSummary {
         paragraphs: knowledge.len() as u64,
         paraphrases: knowledge.iter().map(|k| k.paraphrases.len() as u64).sum(),

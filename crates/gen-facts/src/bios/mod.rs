@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::{ensure, Context, Result};
-use factlab_artifacts::{write_rows, BioEntry, Person, QaPair, ATTRIBUTES};
+use factlab_artifacts::outputs::{seal_together, write_rows_unsealed, UnsealedFile};
+use factlab_artifacts::{BioEntry, Person, QaPair, ATTRIBUTES};
 use factlab_rng::Rng;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -182,23 +183,25 @@ pub fn generate_bios(options: &BiosOptions, progress: &ProgressBar) -> Result<Bi
         train_people: people.iter().filter(|p| p.split == "train").count() as u64,
         bytes: entries.iter().map(|e| e.text.len() as u64).sum(),
     };
-    // The three files are compressed side by side; each is still renamed into place only when
-    // complete.
-    std::thread::scope(|scope| -> Result<()> {
+    // The three files are compressed side by side, then sealed as one set: each is renamed into
+    // place only when all are complete, and a kill between two renames leaves files whose set
+    // ids differ, which the readers that take two of them refuse.
+    let files = std::thread::scope(|scope| -> Result<Vec<UnsealedFile>> {
         let people_written = options
             .people_output
             .as_ref()
-            .map(|path| scope.spawn(|| write_rows(path, &people)));
+            .map(|path| scope.spawn(|| write_rows_unsealed(path, &people)));
         let qa_written = options
             .qa_output
             .as_ref()
-            .map(|path| scope.spawn(|| write_rows(path, &qa)));
-        write_rows(&options.output, &entries)?;
+            .map(|path| scope.spawn(|| write_rows_unsealed(path, &qa)));
+        let mut files = vec![write_rows_unsealed(&options.output, &entries)?];
         for written in [people_written, qa_written].into_iter().flatten() {
-            written.join().expect("a Parquet writer does not panic")?;
+            files.push(written.join().expect("a Parquet writer does not panic")?);
         }
-        Ok(())
+        Ok(files)
     })?;
+    seal_together(files)?;
     Ok(summary)
 }
 

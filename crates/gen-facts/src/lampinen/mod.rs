@@ -12,7 +12,8 @@ mod words;
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
-use factlab_artifacts::{display_path, write_rows, ChoiceOption, Knowledge, Triple};
+use factlab_artifacts::outputs::{seal_together, write_rows_unsealed};
+use factlab_artifacts::{display_path, ChoiceOption, Knowledge, Triple};
 use factlab_rng::Rng;
 
 pub use data::LampinenData;
@@ -155,11 +156,15 @@ pub fn option_rows(questions: &[Question]) -> Vec<ChoiceOption> {
 
 fn write(dataset: &Dataset, output: &Path, options: Option<&Path>) -> Result<LampinenSummary> {
     let rows = option_rows(&dataset.questions);
+    // One set: see `factlab_artifacts::outputs`.
+    let mut files = vec![write_rows_unsealed(output, &dataset.documents)?];
     if let Some(path) = options {
-        write_rows(path, &rows)
-            .with_context(|| format!("writing options to {}", display_path(path)))?;
+        files.push(
+            write_rows_unsealed(path, &rows)
+                .with_context(|| format!("writing options to {}", display_path(path)))?,
+        );
     }
-    write_rows(output, &dataset.documents)?;
+    seal_together(files)?;
     Ok(LampinenSummary {
         documents: dataset.documents.len() as u64,
         facts: dataset.documents.iter().map(|d| d.facts.len() as u64).sum(),
