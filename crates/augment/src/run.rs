@@ -86,6 +86,7 @@ pub fn run(options: &Options, bar: &ProgressBar) -> Result<Summary> {
             .people
             .as_ref()
             .context("rewrite-bio needs --people (the people.parquet of the biographies)")?;
+        factlab_artifacts::outputs::check_same_set(&[&options.input, people])?;
         Input::Bios(read_rows(&options.input)?, read_rows(people)?)
     } else {
         Input::Knowledge(read_rows(&options.input)?)

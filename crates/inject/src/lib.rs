@@ -322,6 +322,11 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
     if options.qa.is_some() && options.injection.is_some() {
         bail!("--qa and --inject do not combine: inject knowledge into corpus shards, and make QA shards in a run of their own");
     }
+    if let Some(qa) = &options.qa {
+        // Biographies and their QA from two `gen-facts bios` runs would train answers to people
+        // the corpus never describes.
+        factlab_artifacts::outputs::check_same_set(&[&options.corpus, &qa.path])?;
+    }
     let shuffle = options.shuffle.then_some(options.seed);
     let mut corpus = Corpus::open(&options.corpus, first_document, shuffle)?;
     let knowledge = match &options.injection {
