@@ -5,6 +5,7 @@
 
 pub mod cli;
 mod data;
+pub mod inputs;
 pub mod lora;
 pub mod run;
 mod state;

@@ -4,10 +4,9 @@
 //! any other), and beside them the adapters and their optimizer state. `--resume` rebuilds the
 //! model from the base checkpoint, which must not have changed since (its fingerprint is kept).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use candle_core::Device;
 use factlab_model::checkpoint::{self, MODEL_FILE};
 use factlab_model::{AdamW, Kernels, Llama, Lora, LoraConfig, ModelConfig, Params};
@@ -96,23 +95,7 @@ pub fn from_flags(cli: &Cli, model: &ModelConfig) -> Result<Option<LoraRun>> {
 /// `<bytes>-<FNV-1a 64 in hex>` of a file: enough to notice a base that was retrained or
 /// replaced, with no dependency.
 fn fingerprint(path: &Path) -> Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let (mut hash, mut length) = (0xcbf2_9ce4_8422_2325u64, 0u64);
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        length += n as u64;
-        for &byte in &buffer[..n] {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    Ok(format!("{length}-{hash:016x}"))
+    crate::inputs::file_fingerprint(path)
 }
 
 /// The weights a session holds: the model's (all trained, or the frozen base) and the adapters

@@ -12,9 +12,9 @@ use factlab_cli::Verbosity;
 use factlab_model::checkpoint::{self, step_folder_name};
 use factlab_model::{encode_probes, score_probes, AdamW, EncodedProbe, Llama, Params};
 use factlab_rng::Rng;
-use tokenizers::Tokenizer;
 
 use crate::data::ShardStream;
+use crate::inputs::InputDigests;
 use crate::lora::{self, Weights};
 use crate::state::STATE_FORMAT;
 pub use crate::state::{
@@ -49,6 +49,7 @@ struct PhaseTimes {
 }
 
 /// Where a new (non-resumed) run takes its weights from.
+#[derive(Debug)]
 pub enum Start {
     Scratch,
     Init {
@@ -73,6 +74,7 @@ impl Session {
             optimizer_step: 0,
             rng: Rng::new(config.seed).state(),
             config: config.clone(),
+            saved_in: None,
         };
         let (weights, optimizer) = match start {
             Start::Scratch => {
@@ -126,6 +128,8 @@ impl Session {
         };
         let available = manifest.steps;
         config.end_step = state.step + config.end_step.min(available);
+        config.first_step = Some(state.step);
+        config.inputs = Some(InputDigests::of(&config.shards, config.probes.as_deref())?);
         state.config = config;
         let stream = ShardStream::open(&state.config.shards, state.data_step)?;
         let probes = load_probes(&state.config, &stream)?;
@@ -143,13 +147,42 @@ impl Session {
         })
     }
 
-    /// Continues the run in `out` from its latest checkpoint.
+    /// Continues the run in `out` from its latest checkpoint, on the device it was saved with.
     pub fn resume(out: &Path) -> Result<Self> {
+        Self::resume_on(out, None)
+    }
+
+    /// Continues the run in folder `out` (wherever it was started: everything is written
+    /// there) from its latest checkpoint, on `device` if given. Refuses with
+    /// [`crate::inputs::InputsChanged`] when the shards, their tokenizer or the probes differ
+    /// from those the run started with.
+    pub fn resume_on(out: &Path, device: Option<&str>) -> Result<Self> {
         let folder = out.join(CHECKPOINTS_DIR);
+        if !out.is_dir() {
+            anyhow::bail!("--resume {}: no such run folder", out.display());
+        }
         checkpoint::remove_partial_folders(&folder)?;
         let latest = checkpoint::latest(&folder)?
             .with_context(|| format!("no checkpoint to resume in {}", folder.display()))?;
-        let state = TrainState::load(&latest)?;
+        let mut state = TrainState::load_in(&latest, out)?;
+        if let Some(device) = device {
+            state.config.device = device.to_string();
+        }
+        match &state.config.inputs {
+            Some(saved) => InputDigests::of(&state.config.shards, state.config.probes.as_deref())?
+                .check_unchanged(
+                    saved,
+                    &state.config.shards,
+                    state.config.probes.as_deref(),
+                    &latest,
+                )?,
+            None => tracing::warn!(
+                "{}: an older state without input digests; the shards {} cannot be checked \
+                 against those the run started with",
+                latest.join(STATE_FILE).display(),
+                state.config.shards.display()
+            ),
+        }
         let config = &state.config;
         let device = factlab_model::device(&config.device)?;
         let (weights, optimizer) = match &config.lora {
@@ -254,6 +287,12 @@ impl Session {
             time.data += started.elapsed().as_secs_f64();
             let lr = config.lr.lr(self.state.schedule_step);
             let (loss, grad_norm) = self.train_step(&model, &rows, lr)?;
+            if !loss.is_finite() || !grad_norm.is_finite() {
+                anyhow::bail!(
+                    "step {step}: the loss is {loss} and the gradient norm {grad_norm}: training \
+                     diverged (lr {lr}); nothing of this step was saved"
+                );
+            }
             let seconds = started.elapsed().as_secs_f64();
             time.training += seconds;
             self.state.tokens += tokens_per_step;
@@ -341,13 +380,19 @@ impl Session {
         }
         self.state.rng = self.rng.state();
         let folder = out.join(CHECKPOINTS_DIR);
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("creating {}", folder.display()))?;
         let name = step_folder_name(u64::from(self.state.step));
-        let state_text = serde_json::to_string_pretty(&self.state)? + "\n";
+        let state_text = serde_json::to_string_pretty(&self.state.to_saved(&out)?)? + "\n";
+        let step = self.state.step;
         checkpoint::write_folder_atomic(&folder, &name, |dir| {
             self.weights
                 .save(dir, &self.state.config.model, &self.optimizer)?;
             let path = dir.join(STATE_FILE);
-            std::fs::write(&path, &state_text).map_err(|e| factlab_model::ModelError::io(&path, e))
+            std::fs::write(&path, &state_text)
+                .map_err(|e| factlab_model::ModelError::io(&path, e))?;
+            test_hold(step);
+            Ok(())
         })?;
         checkpoint::set_latest(&folder, &name)?;
         tracing::info!(
@@ -359,19 +404,34 @@ impl Session {
     }
 }
 
+/// Test hook: with `FACTLAB_TRAIN_TEST_HOLD=STEP:FILE` in the environment, the save of step
+/// STEP stops when its checkpoint is written under a temporary name, not yet renamed (the logs
+/// already cover step STEP), creates FILE and waits there to be killed. The kill-and-resume
+/// tests use it to SIGKILL a run at the same point every time.
+fn test_hold(step: u32) {
+    let Ok(value) = std::env::var("FACTLAB_TRAIN_TEST_HOLD") else {
+        return;
+    };
+    let Some((at, file)) = value.split_once(':') else {
+        return;
+    };
+    if at.parse::<u32>().ok() != Some(step) {
+        return;
+    }
+    let _ = std::fs::write(file, b"held\n");
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
 fn load_probes(config: &RunConfig, stream: &ShardStream) -> Result<Vec<EncodedProbe>> {
     let Some(path) = &config.probes else {
         return Ok(Vec::new());
     };
     let probes = read_rows::<Probe>(path)?;
     let manifest = stream.manifest();
-    let tokenizer_path = config
-        .shards
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&manifest.tokenizer);
-    let tokenizer = Tokenizer::from_file(&tokenizer_path)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", tokenizer_path.display()))?;
+    let tokenizer_path = crate::inputs::tokenizer_path(&config.shards, manifest);
+    let tokenizer = crate::inputs::load_tokenizer(&tokenizer_path)?;
     encode_probes(
         &tokenizer,
         &probes,

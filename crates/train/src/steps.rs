@@ -1,26 +1,56 @@
 //! Step schedules (`--eval-schedule`, `--save-at`) and the learning-rate schedule.
 
+use factlab_cli::MAX_STEPS;
 use serde::{Deserialize, Serialize};
+
+/// The most steps a schedule may list (4 MB of step numbers): far more than any evaluation or
+/// checkpoint schedule needs, and a schedule such as `0..=4294967295` is refused before
+/// anything is allocated.
+pub const MAX_SCHEDULE_STEPS: u64 = 1_000_000;
+
+/// A parsed step schedule (`--eval-schedule`, `--save-at`): sorted, distinct steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepSchedule(pub Vec<u32>);
+
+/// [`parse_steps`] as a clap value parser.
+pub fn parse_step_schedule(text: &str) -> Result<StepSchedule, String> {
+    parse_steps(text).map(StepSchedule)
+}
 
 /// Parses the step-list language into sorted, distinct steps. Items are separated by commas:
 /// `N` (one step), `a..b` / `a..=b` (every step, end exclusive / inclusive), `a..=b:k` (every
 /// k-th step), `log(a..=b, k)` (k points spaced evenly in log step from a to b, rounded; a = 0
 /// adds step 0 and spaces the rest from 1).
 /// Example: `0..=20, 30..100:10, log(100..=2500, 20)`.
+///
+/// Steps are at most [`MAX_STEPS`] and a schedule lists at most [`MAX_SCHEDULE_STEPS`] steps
+/// (counted before any is generated).
 pub fn parse_steps(text: &str) -> Result<Vec<u32>, String> {
     let mut steps = Vec::new();
+    let mut listed = 0u64;
     for item in split_top_level(text) {
         let item = item.trim();
         if item.is_empty() {
             continue;
         }
         let bad = |why: &str| format!("step schedule item `{item}`: {why}");
+        let more = |listed: &mut u64, n: u64| {
+            *listed += n;
+            if *listed > MAX_SCHEDULE_STEPS {
+                Err(bad(&format!(
+                    "the schedule would list {listed} steps; at most {MAX_SCHEDULE_STEPS}"
+                )))
+            } else {
+                Ok(())
+            }
+        };
         if let Some(inner) = item.strip_prefix("log(").and_then(|r| r.strip_suffix(')')) {
             let (range, count) = inner
                 .split_once(',')
                 .ok_or_else(|| bad("expected log(a..=b, k)"))?;
             let (start, end) = parse_range(range.trim()).map_err(|e| bad(&e))?;
             let count: u32 = count.trim().parse().map_err(|_| bad("k is not a number"))?;
+            more(&mut listed, u64::from(count))?;
             steps.extend(log_spaced(start, end, count).map_err(|e| bad(&e))?);
         } else if item.contains("..") {
             let (range, stride) = match item.split_once(':') {
@@ -31,14 +61,27 @@ pub fn parse_steps(text: &str) -> Result<Vec<u32>, String> {
                 return Err(bad("stride must be positive"));
             }
             let (start, end) = parse_range(range.trim()).map_err(|e| bad(&e))?;
+            more(&mut listed, u64::from(end - start) / u64::from(stride) + 1)?;
             steps.extend((start..=end).step_by(stride as usize));
         } else {
-            steps.push(item.parse().map_err(|_| bad("not a step number"))?);
+            let step: u32 = item.parse().map_err(|_| bad("not a step number"))?;
+            check_step(step).map_err(|e| bad(&e))?;
+            more(&mut listed, 1)?;
+            steps.push(step);
         }
     }
     steps.sort_unstable();
     steps.dedup();
     Ok(steps)
+}
+
+fn check_step(step: u32) -> Result<(), String> {
+    if step > MAX_STEPS {
+        return Err(format!(
+            "step {step} is beyond {MAX_STEPS}, the most steps a run may have"
+        ));
+    }
+    Ok(())
 }
 
 fn split_top_level(text: &str) -> Vec<&str> {
@@ -79,6 +122,7 @@ fn parse_range(text: &str) -> Result<(u32, u32), String> {
     if end < start {
         return Err("empty range".into());
     }
+    check_step(end)?;
     Ok((start, end))
 }
 
@@ -171,6 +215,12 @@ mod tests {
         assert!(parse_steps("5..2").is_err());
         assert!(parse_steps("x").is_err());
         assert!(parse_steps("log(1..=9)").is_err());
+        let huge = parse_steps("0..=4294967295").unwrap_err();
+        assert!(huge.contains("beyond 100000000"), "{huge}");
+        let many = parse_steps("0..=2000000").unwrap_err();
+        assert!(many.contains("at most 1000000"), "{many}");
+        assert!(parse_steps("log(1..=100, 4000000000)").is_err());
+        assert!(parse_steps("0..=999999").is_ok());
     }
 
     #[test]

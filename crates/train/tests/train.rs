@@ -120,22 +120,9 @@ fn resume_after_kill_matches_an_uninterrupted_run() {
     assert!(status.success());
 
     let killed = dir.path().join("killed");
-    let mut child = binary()
-        .args(pretrain_args(&manifest, &probes, &killed))
-        .spawn()
-        .unwrap();
-    let marker = killed.join("checkpoints/step-000008");
-    while !marker.exists() {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(
-        !killed.join("checkpoints/step-000040").exists(),
-        "the run finished before the kill"
+    common::kill_at_step_12(
+        binary().args(pretrain_args(&manifest, &probes, &killed)),
+        &killed,
     );
     let status = binary()
         .args(["--resume", s(&killed), "--quiet"])

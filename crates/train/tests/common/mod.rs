@@ -2,6 +2,7 @@
 //! vocabulary (easy to learn, so the loss falls fast) and a few probes.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use factlab_artifacts::{write_rows, Probe, ProbeKind, ShardFile, ShardManifest, ShardRow};
 
@@ -103,4 +104,37 @@ pub fn write_probes(dir: &Path) -> PathBuf {
     let path = dir.join("probes.parquet");
     write_rows(&path, &probes).unwrap();
     path
+}
+
+/// Runs the command with the test hold at step 12 and SIGKILLs it there: its step-12
+/// checkpoint written under a temporary name but not renamed, the logs already covering it, the
+/// step-8 checkpoint the latest. The same point every time, however fast training is.
+pub fn kill_at_step_12(command: &mut Command, out: &Path) {
+    let ready = out.with_extension("held");
+    let mut child = command
+        .env("FACTLAB_TRAIN_TEST_HOLD", format!("12:{}", ready.display()))
+        .spawn()
+        .unwrap();
+    while !ready.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its hold at step 12"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let checkpoints = out.join("checkpoints");
+    assert_eq!(
+        std::fs::read_to_string(checkpoints.join("latest"))
+            .unwrap()
+            .trim(),
+        "step-000008"
+    );
+    assert!(!checkpoints.join("step-000012").exists());
+    assert!(std::fs::read_dir(&checkpoints).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".step-000012.tmp-")));
 }
