@@ -322,6 +322,35 @@ impl<B: Bounds> OrderedPair<B> {
     }
 }
 
+/// `P::parse()`, except that a negative number after a flag is that flag's value in every
+/// subcommand: `--iqr-factor -3` reaches the flag's bounds, whose message names it, instead of
+/// failing as an unknown flag `-3`. Use it in every stage's `main` in place of `Cli::parse()`.
+pub fn parse<P: clap::Parser>() -> P {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] from the given arguments (the first is the program's name).
+pub fn parse_from<P, I, T>(args: I) -> P
+where
+    P: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    fn negative_numbers(command: clap::Command) -> clap::Command {
+        command
+            .allow_negative_numbers(true)
+            .mut_subcommands(negative_numbers)
+    }
+    let mut command = negative_numbers(P::command());
+    let parsed = command
+        .try_get_matches_from_mut(args)
+        .and_then(|mut matches| P::from_arg_matches_mut(&mut matches));
+    match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => error.format(&mut command).exit(),
+    }
+}
+
 /// Parses through clap's own closure parser, so the message reads like clap's:
 /// "invalid value 'V' for '--flag <FLAG>': expected …".
 macro_rules! value_parser {
@@ -407,6 +436,28 @@ mod tests {
         assert!(positive_f64().check("--lr", f64::NAN).is_err());
         assert!(positive_f64().check("--lr", 0.0).is_err());
         assert_eq!(positive_f64().check("--lr", 1e-3), Ok(1e-3));
+    }
+
+    #[test]
+    fn negative_numbers_reach_the_bounds_in_subcommands() {
+        #[derive(clap::Parser, Debug)]
+        struct Cli {
+            #[command(subcommand)]
+            command: Sub,
+        }
+        #[derive(clap::Subcommand, Debug)]
+        enum Sub {
+            Fit {
+                #[arg(long, value_parser = finite_f64_in(0.0..))]
+                iqr_factor: f64,
+                #[arg(long, value_parser = finite_f64())]
+                offset: f64,
+            },
+        }
+        let Cli {
+            command: Sub::Fit { offset, .. },
+        } = parse_from::<Cli, _, _>(["x", "fit", "--iqr-factor", "2", "--offset", "-3"]);
+        assert_eq!(offset, -3.0);
     }
 
     #[test]

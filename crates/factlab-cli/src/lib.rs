@@ -6,8 +6,9 @@
 pub mod bounds;
 
 pub use bounds::{
-    at_least, finite_f64, finite_f64_in, int_in, ordered_pair, positive, positive_f64,
-    positive_steps, steps, Bounds, FloatRange, IntRange, OrderedPair, OutOfBounds, MAX_STEPS,
+    at_least, finite_f64, finite_f64_in, int_in, ordered_pair, parse, parse_from, positive,
+    positive_f64, positive_steps, steps, Bounds, FloatRange, IntRange, OrderedPair, OutOfBounds,
+    MAX_STEPS,
 };
 
 use std::io::IsTerminal;
