@@ -41,6 +41,26 @@ pub use linear_probe::{
 pub use report::summary;
 use tables::Schedules;
 
+/// The bounds of `fit`'s numbers, shared by its flags and [`FitOptions::check`].
+pub mod bounds {
+    use factlab_cli::{finite_f64_in, int_in, positive_steps, FloatRange, IntRange};
+
+    /// t_w: 1 to [`factlab_cli::MAX_STEPS`] steps (0 would be an empty window).
+    pub fn window() -> IntRange<u32> {
+        positive_steps()
+    }
+
+    /// Resamples: a 95 % interval needs enough of them for its 2.5 % tails.
+    pub fn bootstrap() -> IntRange<usize> {
+        int_in(100..=10_000_000)
+    }
+
+    /// A negative factor would call every value an outlier.
+    pub fn iqr_factor() -> FloatRange {
+        finite_f64_in(0.0..)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FitOptions {
     pub logprobs: Vec<PathBuf>,
@@ -60,6 +80,17 @@ pub struct FitOptions {
 
 impl FitOptions {
     /// Tokens per step from a shard manifest (batch size × sequence length).
+    /// The bounds `fit`'s flags are parsed with, for callers that fill the options in code.
+    pub fn check(&self) -> Result<()> {
+        use factlab_cli::Bounds;
+        bounds::window().check("--window", self.window)?;
+        bounds::iqr_factor().check("--iqr-factor", self.iqr_factor)?;
+        bounds::bootstrap().check("--bootstrap", self.bootstrap)?;
+        factlab_cli::positive_f64().check("--tokens-per-step", self.tokens_per_step)?;
+        factlab_cli::steps().check("--step-offset", self.step_offset)?;
+        Ok(())
+    }
+
     pub fn tokens_per_step_from(manifest: &Path) -> Result<f64> {
         let m = ShardManifest::load(manifest)?;
         Ok(m.batch_size as f64 * m.seq_len as f64)
@@ -96,17 +127,27 @@ impl ProbeSeries {
         Some(v0 + (v1 - v0) * (step - s0) as f64 / (s1 - s0) as f64)
     }
 
+    /// The steps after an injection at `step`, `window` of them: empty (never an overflow or an
+    /// inverted range) when `window` is 0 or `step` is the last step number.
+    fn window_after(
+        &self,
+        step: u32,
+        window: u32,
+    ) -> std::collections::btree_map::Range<'_, u32, f64> {
+        match step.checked_add(1) {
+            Some(first) if window > 0 => self.values.range(first..=step.saturating_add(window)),
+            _ => self.values.range(0..0),
+        }
+    }
+
     /// The last evaluated step of the window after an injection at `step`.
     fn last_evaluated_in_window(&self, step: u32, window: u32) -> Option<u32> {
-        self.values
-            .range(step + 1..=step + window)
-            .next_back()
-            .map(|(&s, _)| s)
+        self.window_after(step, window).next_back().map(|(&s, _)| s)
     }
 
     /// (t_LAM, v[t_LAM]) for an injection at `step`, or `None` if the window has no evaluation.
     fn acquisition_maximum(&self, step: u32, window: u32) -> Option<(u32, f64)> {
-        self.values.range(step + 1..=step + window).fold(
+        self.window_after(step, window).fold(
             None,
             |best: Option<(u32, f64)>, (&s, &v)| match best {
                 Some((_, bv)) if bv >= v => best,
@@ -140,6 +181,7 @@ fn compute(logprobs: &[LogprobRow], schedules: &Schedules, options: &FitOptions)
 /// Reads the inputs, computes every metric and writes the four tables and `fit.md` into
 /// `options.output`.
 pub fn run(options: &FitOptions) -> Result<Fitted> {
+    options.check()?;
     let injections: Vec<Injection> = read_rows(&options.injections)?;
     if injections.is_empty() {
         bail!("{}: no injections", options.injections.display());
@@ -179,4 +221,82 @@ pub fn run(options: &FitOptions) -> Result<Fitted> {
     write_rows(&out.join("trajectory.parquet"), &fitted.trajectory)?;
     write_atomic(&out.join("fit.md"), summary(&fitted, options).as_bytes())?;
     Ok(fitted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_never_overflow_or_invert() {
+        let probe = ProbeSeries {
+            kind: "memorization".into(),
+            knowledge_id: 0,
+            values: BTreeMap::from([(1, 0.5), (3, 1.0), (u32::MAX, 2.0)]),
+        };
+        assert_eq!(probe.acquisition_maximum(0, 0), None);
+        assert_eq!(probe.acquisition_maximum(0, 2), Some((1, 0.5)));
+        assert_eq!(
+            probe.acquisition_maximum(0, u32::MAX),
+            Some((u32::MAX, 2.0))
+        );
+        assert_eq!(
+            probe.acquisition_maximum(5, u32::MAX),
+            Some((u32::MAX, 2.0))
+        );
+        assert_eq!(probe.last_evaluated_in_window(u32::MAX, 50), None);
+        assert_eq!(
+            probe.last_evaluated_in_window(2, 4_294_967_295),
+            Some(u32::MAX)
+        );
+    }
+
+    #[test]
+    fn options_out_of_bounds_are_refused() {
+        let options = FitOptions {
+            logprobs: vec![],
+            injections: PathBuf::from("i.parquet"),
+            window: 50,
+            iqr_factor: 1.5,
+            bootstrap: 1000,
+            seed: 0,
+            tokens_per_step: 1.0,
+            step_offset: 0,
+            output: PathBuf::from("out"),
+        };
+        assert!(options.check().is_ok());
+        for (bad, flag) in [
+            (
+                FitOptions {
+                    window: 0,
+                    ..options.clone()
+                },
+                "--window is 0",
+            ),
+            (
+                FitOptions {
+                    iqr_factor: -3.0,
+                    ..options.clone()
+                },
+                "--iqr-factor is -3",
+            ),
+            (
+                FitOptions {
+                    bootstrap: 0,
+                    ..options.clone()
+                },
+                "--bootstrap is 0",
+            ),
+            (
+                FitOptions {
+                    tokens_per_step: f64::NAN,
+                    ..options.clone()
+                },
+                "--tokens-per-step is NaN",
+            ),
+        ] {
+            let error = run(&bad).err().unwrap().to_string();
+            assert!(error.starts_with(flag), "{error}");
+        }
+    }
 }

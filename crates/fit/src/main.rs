@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use factlab_cli::Verbosity;
-use fit::{ChoiceAccuracyOptions, FitOptions, LinearProbeOptions};
+use factlab_cli::{positive_f64, steps, Verbosity};
+use fit::{bounds, ChoiceAccuracyOptions, FitOptions, LinearProbeOptions};
 
 /// Effectivity, retainability and decay constants (Chang et al. 2024 §4).
 ///
@@ -66,7 +66,7 @@ Examples:
         #[arg(long)]
         people: PathBuf,
         /// Ridge penalty λ on standardised features.
-        #[arg(long, default_value_t = 0.01)]
+        #[arg(long, default_value_t = 0.01, value_parser = positive_f64())]
         ridge: f64,
         /// Output folder.
         #[arg(short, long)]
@@ -111,21 +111,22 @@ struct EffectivityArgs {
     #[arg(long, conflicts_with = "tokens_per_step")]
     manifest: Option<PathBuf>,
     /// Tokens per step (batch × sequence length) when no manifest is given.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = positive_f64())]
     tokens_per_step: f64,
-    /// Window t_w after each injection for the local acquisition maximum (paper: 50).
-    #[arg(long, default_value_t = 50)]
+    /// Window t_w after each injection for the local acquisition maximum (paper: 50; 1 to
+    /// 100,000,000).
+    #[arg(long, default_value_t = 50, value_parser = bounds::window())]
     window: u32,
-    /// IQR factor of the outlier filter on retainability.
-    #[arg(long, default_value_t = 1.5)]
+    /// IQR factor of the outlier filter on retainability (at least 0).
+    #[arg(long, default_value_t = 1.5, value_parser = bounds::iqr_factor())]
     iqr_factor: f64,
-    /// Bootstrap resamples for the effectivity intervals.
-    #[arg(long, default_value_t = 1000)]
+    /// Bootstrap resamples for the effectivity intervals (at least 100).
+    #[arg(long, default_value_t = 1000, value_parser = bounds::bootstrap())]
     bootstrap: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Subtracted from injection steps so they count like the logprobs' steps.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = steps())]
     step_offset: u32,
     /// Output folder (required).
     #[arg(short, long)]
@@ -135,7 +136,7 @@ struct EffectivityArgs {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli: Cli = factlab_cli::parse();
     if let Some(Command::ChoiceAccuracy {
         scores,
         conditions,
