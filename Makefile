@@ -28,7 +28,7 @@ BIN ?= $(CARGO_TARGET_FOLDER)/debug
 BUILD_BINARIES ?= yes
 # Where `train` runs: cpu, cuda or cuda:N. cuda needs a train built with `--features cuda`
 # (scripts/build-cuda.sh puts one in .gpu/: BIN=.gpu BUILD_BINARIES=no DEVICE=cuda). A resumed
-# base run keeps the device its checkpoint was made on.
+# base run continues on DEVICE.
 DEVICE ?= cpu
 # On a machine with 4 or more cores, independent runs (the two base runs, then the four
 # continuations) go side by side, JOBS at a time with THREADS threads each; on fewer cores one
@@ -150,13 +150,18 @@ $(W)/continuation-b%/shards/manifest.json: $(W)/pretrain/shards/manifest.json $(
 	  $(if $(SHARDS_MAX_PER_STEP),--max-per-step $(SHARDS_MAX_PER_STEP))
 
 # Base models, with checkpoints at the early, mid and late stages (the large model is only needed
-# at mid). An interrupted run resumes from its last checkpoint.
+# at mid). An interrupted run resumes from its last checkpoint; when its shards changed since it
+# started (train's exit status 3, and only then) it starts afresh.
 $(W)/base-%/done: $(W)/pretrain/shards/manifest.json $(BIN)/train
-	if [ -e $(W)/base-$*/checkpoints/latest ]; then $(RUN_TRAIN) --resume $(W)/base-$* --device $(DEVICE); else \
+	status=3; if [ -e $(W)/base-$*/checkpoints/latest ]; then status=0; \
+	  $(RUN_TRAIN) --resume $(W)/base-$* --device $(DEVICE) || status=$$?; \
+	  [ $$status != 3 ] || echo '$(W)/base-$*: its inputs changed; starting it afresh' >&2; fi; \
+	if [ $$status = 3 ]; then \
 	  rm -rf $(W)/base-$* && $(RUN_TRAIN) --shards $< --model $(MODELS_$(shell echo $* | tr a-z A-Z)) \
 	  --out $(W)/base-$* --device $(DEVICE) --lr $(TRAIN_LR) --warmup-steps $(TRAIN_WARMUP_STEPS) \
 	  --schedule-steps $(TRAIN_SCHEDULE_STEPS) --seed $(TRAIN_SEED) \
-	  --save-at $(TRAIN_EARLY),$(TRAIN_MID),$(TRAIN_LATE) $(if $(filter large,$*),--steps $(TRAIN_MID)); fi
+	  --save-at $(TRAIN_EARLY),$(TRAIN_MID),$(TRAIN_LATE) $(if $(filter large,$*),--steps $(TRAIN_MID)); \
+	else exit $$status; fi
 	touch $@
 
 # Continued pretraining from one checkpoint with its optimizer state and LR schedule, the paper's

@@ -48,10 +48,14 @@ $(BW)/%/pretrain/shards/manifest.json: $(BW)/%/bios.parquet $(BIN)/inject
 	  --batch-size $(BIOS_PRETRAIN_BATCH_SIZE) --steps $(BIOS_PRETRAIN_STEPS)
 
 $(BW)/%/base/done: $(BW)/%/pretrain/shards/manifest.json $(BIN)/train
-	if [ -e $(BW)/$*/base/checkpoints/latest ]; then $(BIOS_RUN_TRAIN) --resume $(BW)/$*/base --device $(DEVICE); else \
+	status=3; if [ -e $(BW)/$*/base/checkpoints/latest ]; then status=0; \
+	  $(BIOS_RUN_TRAIN) --resume $(BW)/$*/base --device $(DEVICE) || status=$$?; \
+	  [ $$status != 3 ] || echo '$(BW)/$*/base: its inputs changed; starting it afresh' >&2; fi; \
+	if [ $$status = 3 ]; then \
 	  rm -rf $(BW)/$*/base && $(BIOS_RUN_TRAIN) --shards $< --model $(BIOS_PRETRAIN_MODEL) --out $(BW)/$*/base \
 	  --lr $(BIOS_PRETRAIN_LR) --warmup-steps $(BIOS_PRETRAIN_WARMUP_STEPS) --weight-decay 0.1 \
-	  --seed $(BIOS_SEED) --device $(DEVICE); fi
+	  --seed $(BIOS_SEED) --device $(DEVICE); \
+	else exit $$status; fi
 	touch $@
 
 # QA finetuning: P_train pairs only, loss on the answers, from the pretrained weights with a
@@ -118,10 +122,14 @@ $(BW)/%/mixed-shards/shards/manifest.json: $(BW)/%/qa.parquet $(BIN)/inject
 	  --batch-size $(BIOS_PRETRAIN_BATCH_SIZE) --steps $(BIOS_PRETRAIN_STEPS)
 
 $(BW)/%/mixed/done: $(BW)/%/mixed-shards/shards/manifest.json $(BIN)/train
-	if [ -e $(BW)/$*/mixed/checkpoints/latest ]; then $(BIOS_RUN_TRAIN) --resume $(BW)/$*/mixed --device $(DEVICE); else \
+	status=3; if [ -e $(BW)/$*/mixed/checkpoints/latest ]; then status=0; \
+	  $(BIOS_RUN_TRAIN) --resume $(BW)/$*/mixed --device $(DEVICE) || status=$$?; \
+	  [ $$status != 3 ] || echo '$(BW)/$*/mixed: its inputs changed; starting it afresh' >&2; fi; \
+	if [ $$status = 3 ]; then \
 	  rm -rf $(BW)/$*/mixed && $(BIOS_RUN_TRAIN) --shards $< --model $(BIOS_PRETRAIN_MODEL) --out $(BW)/$*/mixed \
 	  --lr $(BIOS_PRETRAIN_LR) --warmup-steps $(BIOS_PRETRAIN_WARMUP_STEPS) --weight-decay 0.1 \
-	  --seed $(BIOS_SEED) --device $(DEVICE); fi
+	  --seed $(BIOS_SEED) --device $(DEVICE); \
+	else exit $$status; fi
 	touch $@
 
 $(BW)/%/mixed-answers.parquet: $(BW)/%/mixed/done $(BIN)/probe

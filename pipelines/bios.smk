@@ -20,11 +20,16 @@ BIOS_PRETRAIN_CMD = (f"rm -rf {BW}/{{wildcards.variant}}/pretrain && {BIN}/injec
                      f"-o {BW}/{{wildcards.variant}}/pretrain --shuffle --seed {BIOS_SEED} "
                      f"--vocab-size {BP['vocab_size']} --seq-len {BP['seq_len']} "
                      f"--batch-size {BP['batch_size']} --steps {BP['steps']}")
-BIOS_BASE_CMD = (f"if [ -e {BW}/{{wildcards.variant}}/base/checkpoints/latest ]; then "
-                 f"{BIN}/train --resume {BW}/{{wildcards.variant}}/base; else "
+# Resumes an interrupted run; train's exit status 3 (its shards changed since it started, and only
+# that) starts it afresh.
+BIOS_BASE_CMD = (f"status=3; if [ -e {BW}/{{wildcards.variant}}/base/checkpoints/latest ]; then status=0; "
+                 f"{BIN}/train --resume {BW}/{{wildcards.variant}}/base || status=$?; "
+                 f"[ $status != 3 ] || echo '{BW}/{{wildcards.variant}}/base: its inputs changed; starting it afresh' >&2; fi; "
+                 f"if [ $status = 3 ]; then "
                  f"rm -rf {BW}/{{wildcards.variant}}/base && {BIN}/train --shards {{input}} "
                  f"--model {BP['model']} --out {BW}/{{wildcards.variant}}/base --lr {BP['lr']} "
-                 f"--warmup-steps {BP['warmup_steps']} --weight-decay 0.1 --seed {BIOS_SEED}; fi")
+                 f"--warmup-steps {BP['warmup_steps']} --weight-decay 0.1 --seed {BIOS_SEED}; "
+                 f"else exit $status; fi")
 BIOS_QA_SHARDS_CMD = (f"rm -rf {BW}/{{wildcards.variant}}/qa-train && {BIN}/inject "
                       f"-c {BW}/{{wildcards.variant}}/bios.parquet -o {BW}/{{wildcards.variant}}/qa-train "
                       f"--tokenizer {BW}/{{wildcards.variant}}/pretrain/tokenizer.json --qa {{input.qa}} "

@@ -76,12 +76,17 @@ $(LW)/pretrain/shards/manifest.json: $(LW)/corpus.parquet $(foreach d,$(DATASETS
 	  $(foreach d,$(DATASETS),--tokenizer-knowledge $(LW)/$(d)/knowledge.parquet) \
 	  --seq-len $(LAMPINEN_BASE_SEQ_LEN) --batch-size $(LAMPINEN_BASE_BATCH_SIZE) --steps $(LAMPINEN_BASE_STEPS)
 
-# An interrupted pretraining resumes from its last checkpoint.
+# An interrupted pretraining resumes from its last checkpoint; when its shards changed since it
+# started (train's exit status 3, and only then) it starts afresh.
 $(LW)/base/done: $(LW)/pretrain/shards/manifest.json $(BIN)/train
-	if [ -e $(LW)/base/checkpoints/latest ]; then $(L_RUN_TRAIN) --resume $(LW)/base --device $(DEVICE); else \
+	status=3; if [ -e $(LW)/base/checkpoints/latest ]; then status=0; \
+	  $(L_RUN_TRAIN) --resume $(LW)/base --device $(DEVICE) || status=$$?; \
+	  [ $$status != 3 ] || echo '$(LW)/base: its inputs changed; starting it afresh' >&2; fi; \
+	if [ $$status = 3 ]; then \
 	  rm -rf $(LW)/base && $(L_RUN_TRAIN) --shards $< --model $(LAMPINEN_BASE_MODEL) --out $(LW)/base \
 	  --lr $(LAMPINEN_BASE_LR) --warmup-steps $(LAMPINEN_BASE_WARMUP_STEPS) --seed $(LAMPINEN_SEED) \
-	  --device $(DEVICE); fi
+	  --device $(DEVICE); \
+	else exit $$status; fi
 	touch $@
 
 L_BASE_CHECKPOINT = $(LW)/base/checkpoints/step-$(call step6,$(LAMPINEN_BASE_STEPS))

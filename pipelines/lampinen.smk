@@ -100,10 +100,15 @@ if os.path.exists(L_PRESET_FILE):
                       f"--vocab-size {LB['vocab_size']} "
                       + " ".join(f"--tokenizer-knowledge {LW}/{d}/knowledge.parquet" for d in L_DATASETS)
                       + f" --seq-len {LB['seq_len']} --batch-size {LB['batch_size']} --steps {LB['steps']}")
-    L_BASE_CMD = (f"if [ -e {LW}/base/checkpoints/latest ]; then "
-                  f"{L_RUN_TRAIN} --resume {LW}/base --device {L_DEVICE}; else "
+    # Resumes an interrupted base run; train's exit status 3 (its shards changed since it started,
+    # and only that) starts it afresh.
+    L_BASE_CMD = (f"status=3; if [ -e {LW}/base/checkpoints/latest ]; then status=0; "
+                  f"{L_RUN_TRAIN} --resume {LW}/base --device {L_DEVICE} || status=$?; "
+                  f"[ $status != 3 ] || echo '{LW}/base: its inputs changed; starting it afresh' >&2; fi; "
+                  f"if [ $status = 3 ]; then "
                   f"rm -rf {LW}/base && {L_RUN_TRAIN} --shards {{input}} --model {LB['model']} --out {LW}/base "
-                  f"--lr {LB['lr']} --warmup-steps {LB['warmup_steps']} --seed {L_SEED} --device {L_DEVICE}; fi")
+                  f"--lr {LB['lr']} --warmup-steps {LB['warmup_steps']} --seed {L_SEED} --device {L_DEVICE}; "
+                  f"else exit $status; fi")
     L_AUGMENT_RULES_CMD = (f"{BIN}/augment -i {{input}} -o {{output}} --backend rules "
                            f"--strategy {LA['rules_strategies']} --split {{params.split}} --seed {L_SEED}")
     L_AUGMENT_SERVED_CMD = (f"{BIN}/augment -i {{input}} -o {{output}} --backend served "
