@@ -2,7 +2,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
-use factlab_cli::Verbosity;
+use std::ops::Bound::{Excluded, Included};
+
+use factlab_cli::{finite_f64_in, int_in, positive, positive_steps, steps, Verbosity};
 use inject::qa::QaSplit;
 use inject::{InjectOptions, Options, QaOptions};
 
@@ -66,11 +68,12 @@ struct Cli {
     tokenizer: Option<PathBuf>,
 
     /// Vocabulary size of the trained tokenizer (256 byte symbols and <|endoftext|> included).
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 8192, value_parser = int_in(257..=limits::VOCABULARY))]
     vocab_size: usize,
 
     /// Corpus documents the tokenizer trains on, from the first one read.
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    #[arg(long, value_name = "N", default_value_t = 100_000,
+          value_parser = int_in(0..=limits::DOCUMENTS as usize))]
     tokenizer_documents: usize,
 
     /// Knowledge Parquet files whose texts and paraphrases the tokenizer also trains on (the
@@ -79,24 +82,24 @@ struct Cli {
     tokenizer_knowledge: Vec<PathBuf>,
 
     /// Tokens per row.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = positive::<usize>().at_most(limits::SEQ_LEN))]
     seq_len: usize,
 
     /// Rows per step.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = positive::<usize>().at_most(limits::BATCH))]
     batch_size: usize,
 
     /// Steps to write; by default as many whole steps as the corpus gives.
-    #[arg(long)]
+    #[arg(long, value_parser = positive_steps())]
     steps: Option<u32>,
 
     /// Number of the first step [default: 0, or the step after --after's last].
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = steps())]
     start_step: Option<u32>,
 
     /// Corpus documents to skip before the first row [default: 0, or the first document
     /// --after's rows did not touch].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = int_in(0..=limits::DOCUMENTS))]
     skip_docs: Option<u64>,
 
     /// Continue after an earlier inject output folder: use its tokenizer, start at the step after
@@ -114,7 +117,7 @@ struct Cli {
     schedule: Option<PathBuf>,
 
     /// Δ, steps between exposures, replacing the schedule file's `interval`.
-    #[arg(long, value_name = "STEPS", requires = "schedule")]
+    #[arg(long, value_name = "STEPS", requires = "schedule", value_parser = positive_steps())]
     interval: Option<u32>,
 
     /// Spread each round of exposures over consecutive steps, at most K texts per step, taking
@@ -122,7 +125,8 @@ struct Cli {
     /// paper, which injects a whole round at one step: with a small batch it keeps the injected
     /// share of a step's tokens within the paper's range (about 1 %, or 12–18 % at batch 128).
     /// Each item's window then starts at its own step.
-    #[arg(long, value_name = "K", requires = "schedule")]
+    #[arg(long, value_name = "K", requires = "schedule",
+          value_parser = positive::<u32>().at_most(limits::BATCH as u32))]
     max_per_step: Option<u32>,
 
     /// Read the whole corpus into memory and pack it pass after pass, each pass in a new order
@@ -145,7 +149,8 @@ struct Cli {
 
     /// Share of each step's rows that are QA rows: 1 for QA finetuning; below 1 for mixed
     /// training (the paper's QA_r = 0.8 is a 2:8 BIO:QA token ratio).
-    #[arg(long, value_name = "R", default_value_t = 1.0, requires = "qa")]
+    #[arg(long, value_name = "R", default_value_t = 1.0, requires = "qa",
+          value_parser = finite_f64_in((Excluded(0.0), Included(1.0))))]
     qa_share: f64,
 
     /// Seeds --shuffle and --qa orders.
@@ -153,11 +158,22 @@ struct Cli {
     seed: u64,
 
     /// Rows per shard file (rounded down to whole steps, at least one step).
-    #[arg(long, value_name = "N", default_value_t = 8192)]
+    #[arg(long, value_name = "N", default_value_t = 8192,
+          value_parser = positive::<usize>().at_most(limits::SHARD_ROWS))]
     shard_rows: usize,
 
     #[command(flatten)]
     verbosity: Verbosity,
+}
+
+/// Upper bounds of the sizes: far above any experiment, low enough that a mistyped number fails
+/// at once (steps: [`factlab_cli::MAX_STEPS`]).
+mod limits {
+    pub const VOCABULARY: usize = 1 << 20;
+    pub const DOCUMENTS: u64 = 1_000_000_000_000;
+    pub const SEQ_LEN: usize = 1 << 20;
+    pub const BATCH: usize = 1 << 20;
+    pub const SHARD_ROWS: usize = 1 << 30;
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -168,7 +184,7 @@ enum Split {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli: Cli = factlab_cli::parse();
     cli.verbosity.init_logging();
     let options = Options {
         corpus: cli.corpus,

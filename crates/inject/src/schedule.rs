@@ -18,7 +18,13 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use factlab_artifacts::Knowledge;
+use factlab_cli::{positive, steps, Bounds};
 use serde::Deserialize;
+
+/// Upper bounds of a schedule's numbers (Δ and the last exposure: [`factlab_cli::MAX_STEPS`]).
+const MAX_COUNT: u32 = 10_000_000;
+const MAX_EXPOSURES: u32 = 100_000;
+const MAX_PER_STEP: u32 = 1 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,11 +109,14 @@ impl Schedule {
 
     fn check(&self) -> Result<()> {
         let origin = &self.origin;
+        steps().check(&format!("{origin}: `interval`"), self.interval)?;
+        if let Some(per_step) = self.max_per_step {
+            positive::<u32>()
+                .at_most(MAX_PER_STEP)
+                .check(&format!("{origin}: `max_per_step`"), per_step)?;
+        }
         if self.groups.is_empty() {
             bail!("{origin}: no `[[group]]`; expected at least one scenario group");
-        }
-        if self.max_per_step == Some(0) {
-            bail!("{origin}: `max_per_step` is 0; expected at least 1 text per step");
         }
         let mut names = BTreeSet::new();
         for (index, group) in self.groups.iter().enumerate() {
@@ -121,13 +130,22 @@ impl Schedule {
             if !names.insert(name.as_str()) {
                 bail!("{origin}: scenario `{name}` appears twice; expected distinct names");
             }
-            if group.count == 0 {
+            positive::<u32>().at_most(MAX_COUNT).check(
+                &format!("{origin}: scenario `{name}`: `count`"),
+                group.count,
+            )?;
+            positive::<u32>().at_most(MAX_EXPOSURES).check(
+                &format!("{origin}: scenario `{name}`: `exposures`"),
+                group.exposures,
+            )?;
+            let last = (group.exposures - 1).checked_mul(self.interval);
+            if last.is_none_or(|t| t > factlab_cli::MAX_STEPS) {
                 bail!(
-                    "{origin}: scenario `{name}`: `count` is 0; expected at least 1 knowledge item"
+                    "{origin}: scenario `{name}`: {} exposures Δ = {} steps apart end past step {}; expected fewer exposures or a smaller `interval` (--interval)",
+                    group.exposures,
+                    self.interval,
+                    factlab_cli::MAX_STEPS
                 );
-            }
-            if group.exposures == 0 {
-                bail!("{origin}: scenario `{name}`: `exposures` is 0; expected at least 1");
             }
             if group.exposures > 1 && self.interval == 0 {
                 bail!("{origin}: `interval` is 0 but scenario `{name}` has {} exposures; expected Δ ≥ 1 steps between exposures", group.exposures);
@@ -158,8 +176,8 @@ impl Schedule {
         if let Some(pair) = items.windows(2).find(|w| w[0].id == w[1].id) {
             bail!("{knowledge_origin}: column `id`: knowledge id {} appears twice; expected unique ids", pair[0].id);
         }
-        let wanted: u32 = self.groups.iter().map(|g| g.count).sum();
-        if (items.len() as u64) < u64::from(wanted) {
+        let wanted: u64 = self.groups.iter().map(|g| u64::from(g.count)).sum();
+        if (items.len() as u64) < wanted {
             bail!(
                 "{knowledge_origin}: has {} knowledge items; the schedule {} needs {wanted} ({})",
                 items.len(),
@@ -225,7 +243,10 @@ impl Schedule {
             );
         }
         for (_, _, exposure) in &mut exposures {
-            exposure.t += offsets[&exposure.knowledge_id];
+            exposure.t = exposure
+                .t
+                .checked_add(offsets[&exposure.knowledge_id])
+                .context("an exposure's step overflows a step number")?;
         }
         exposures.sort_by_key(|(place, rank, e)| (e.t, *place, *rank));
         Ok(exposures.into_iter().map(|(_, _, e)| e).collect())
@@ -261,6 +282,7 @@ impl Schedule {
                     knowledge_id: item.id,
                     scenario: group.scenario.clone(),
                     exposure,
+                    // At most (exposures - 1) × Δ ≤ MAX_STEPS, checked on load.
                     t: exposure * self.interval,
                     variant,
                     text,

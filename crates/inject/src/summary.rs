@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use factlab_artifacts::{Injection, ShardManifest};
 use serde::{Deserialize, Serialize};
 
@@ -129,8 +129,16 @@ pub(crate) fn previous_run(folder: &Path) -> Result<Previous> {
         .with_context(|| format!("{}: cannot read the run summary", summary_path.display()))?;
     let summary: Summary = serde_json::from_str(&text)
         .with_context(|| format!("{}: not an inject summary", summary_path.display()))?;
+    let Some(start_step) = manifest.start_step.checked_add(manifest.steps) else {
+        bail!(
+            "{}: `start_step` {} + `steps` {} overflow a step number",
+            manifest_path.display(),
+            manifest.start_step,
+            manifest.steps
+        );
+    };
     Ok(Previous {
-        start_step: manifest.start_step + manifest.steps,
+        start_step,
         next_document: summary.next_document,
         corpus: summary.corpus,
         tokenizer: folder.join(SHARD_FOLDER).join(&manifest.tokenizer),
