@@ -230,7 +230,7 @@ enum Grammar {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli: Cli = factlab_cli::parse();
     cli.verbosity.init_logging();
     match cli.command {
         Command::Fictional {

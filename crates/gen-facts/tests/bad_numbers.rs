@@ -10,7 +10,7 @@ const CASES: &[(&[&str], &str)] = &[
     (&["fictional", "--words", "1,2,3"], "--words"),
     (&["fictional", "-n", "4294967295"], "--count"),
     (&["fictional", "-n", "0"], "--count"),
-    (&["fictional", "-n", "-1"], "-1"),
+    (&["fictional", "-n", "-1"], "--count"),
     (
         &["fictional", "--paraphrases", "4294967295"],
         "--paraphrases",
@@ -30,7 +30,7 @@ const CASES: &[(&[&str], &str)] = &[
     (&["bios", "--train-fraction", "1.5"], "--train-fraction"),
     (&["bios", "--train-fraction", "NaN"], "--train-fraction"),
     (&["bios", "--train-fraction", "inf"], "--train-fraction"),
-    (&["bios", "--train-fraction=-0.5"], "--train-fraction"),
+    (&["bios", "--train-fraction", "-0.5"], "--train-fraction"),
     (&["reversals", "-n", "0"], "--count"),
     (&["reversals", "--copies", "4294967295"], "--copies"),
     (&["syllogisms", "-n", "4294967295"], "--count"),
