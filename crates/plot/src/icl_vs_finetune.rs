@@ -65,7 +65,12 @@ impl ChoicePanel {
         300 + 170 * self.splits.len() as u32
     }
 
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+    /// `palette`: every condition of the figure, so that a condition has one colour in all panels.
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        palette: &[&String],
+    ) -> Result<()> {
         let count = self.splits.len();
         let mut chart = ChartBuilder::on(area)
             .caption(&self.title, (FONT, 19))
@@ -92,7 +97,10 @@ impl ChoicePanel {
             .map_err(drawing)?;
         let width = 0.8 / self.conditions.len() as f64;
         for (c, condition) in self.conditions.iter().enumerate() {
-            let colour = ATTRIBUTE_COLOURS[c];
+            let colour = palette
+                .iter()
+                .position(|p| *p == condition)
+                .map_or(BLACK, |i| ATTRIBUTE_COLOURS[i % ATTRIBUTE_COLOURS.len()]);
             let placed: Vec<(f64, &ChoiceAccuracyRow)> = self
                 .splits
                 .iter()
@@ -187,10 +195,23 @@ impl Figure for IclVsFinetune {
     }
 
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        let mut palette: Vec<&String> = Vec::new();
+        for condition in self.panels.iter().flat_map(|p| &p.conditions) {
+            if !palette.contains(&condition) {
+                palette.push(condition);
+            }
+        }
+        if palette.len() > ATTRIBUTE_COLOURS.len() {
+            bail!(
+                "{} conditions in all; at most {} can be told apart in one figure",
+                palette.len(),
+                ATTRIBUTE_COLOURS.len()
+            );
+        }
         let mut rest = area.clone();
         for panel in &self.panels {
             let (left, right) = rest.split_horizontally(panel.width());
-            panel.draw(&left)?;
+            panel.draw(&left, &palette)?;
             rest = right;
         }
         Ok(())
