@@ -3,7 +3,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use augment::{Backend, Options, SamplingSettings, Split, Strategy};
 use clap::Parser;
-use factlab_cli::Verbosity;
+use std::ops::Bound::{Excluded, Included};
+
+use factlab_cli::{finite_f64_in, positive, Verbosity};
 use factlab_served::ServedArgs;
 
 /// Augment finetuning documents with inferences: the inputs pass through and the augmentations
@@ -49,31 +51,35 @@ struct Cli {
     /// Seeds the request seeds, the rules backend's choices and the global context samples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Paraphrases per document (strategy paraphrase).
+    /// Paraphrases per document (strategy paraphrase; 1 to 1,000).
     #[arg(long, value_name = "N", default_value_t = 3,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = positive::<u32>().at_most(1_000))]
     paraphrases: u32,
-    /// Rewrites per biography entry (strategy rewrite-bio).
+    /// Rewrites per biography entry (strategy rewrite-bio; 1 to 1,000).
     #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = positive::<u32>().at_most(1_000))]
     rewrites: u32,
     /// People Parquet of the biographies (strategy rewrite-bio).
     #[arg(long, value_name = "FILE")]
     people: Option<PathBuf>,
     /// Requests per piece of work before it is reported as rejected: a reply is rejected when
     /// it is empty or, for rewrite-bio, lacks an attribute value.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 4, value_parser = positive::<u32>().at_most(1_000))]
     max_attempts: u32,
     /// Context size for strategy global (tokens estimated as bytes / 4): the other documents are
     /// a seeded sample when they do not all fit.
-    #[arg(long, value_name = "TOKENS", default_value_t = 32768)]
+    #[arg(long, value_name = "TOKENS", default_value_t = 32768,
+          value_parser = positive::<usize>().at_most(1 << 24))]
     context_tokens: usize,
-    #[arg(long, default_value_t = 0.7)]
+    /// Sampling temperature, 0 to 2 (the OpenAI API's range).
+    #[arg(long, default_value_t = 0.7, value_parser = finite_f64_in(0.0..=2.0))]
     temperature: f64,
-    #[arg(long, default_value_t = 0.95)]
+    /// Nucleus sampling mass, above 0 and at most 1.
+    #[arg(long, default_value_t = 0.95,
+          value_parser = finite_f64_in((Excluded(0.0), Included(1.0))))]
     top_p: f64,
     /// The most tokens of one reply.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = positive::<u32>().at_most(1 << 20))]
     max_tokens: u32,
     /// Relations file of the rules backend.
     #[arg(
@@ -92,7 +98,7 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli: Cli = factlab_cli::parse();
     cli.verbosity.init_logging();
     let served = match cli.backend {
         Backend::Served => {

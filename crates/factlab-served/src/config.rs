@@ -1,7 +1,20 @@
+use std::ops::Bound::{Excluded, Included};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use factlab_cli::{finite_f64_in, int_in, positive, Bounds, FloatRange};
+
 use crate::{Result, ServedError};
+
+/// Seconds one exchange may take: above 0, at most a day.
+fn timeout_seconds() -> FloatRange {
+    finite_f64_in((Excluded(0.0), Included(86_400.0)))
+}
+
+/// Seconds before the first retry: 0 to an hour.
+fn backoff_seconds() -> FloatRange {
+    finite_f64_in(0.0..=3_600.0)
+}
 
 /// The environment variable an API key is read from unless `--api-key-env` names another.
 pub const DEFAULT_API_KEY_ENV: &str = "FACTLAB_API_KEY";
@@ -58,16 +71,16 @@ pub struct ServedArgs {
     #[arg(long, value_name = "VAR", default_value = DEFAULT_API_KEY_ENV)]
     pub api_key_env: String,
     /// Seconds one HTTP exchange may take before it is abandoned and retried.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = timeout_seconds())]
     pub timeout: f64,
     /// Retries of a request after 429, 5xx, a timeout, a lost connection or a malformed reply.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = int_in(0..=1_000u32))]
     pub retries: u32,
     /// Seconds before the first retry; doubles with each retry, at most 30 s.
-    #[arg(long, value_name = "SECONDS", default_value_t = 0.5)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.5, value_parser = backoff_seconds())]
     pub backoff: f64,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Requests in flight at once (1 to 1,024).
+    #[arg(long, default_value_t = 4, value_parser = positive::<u32>().at_most(1_024))]
     pub concurrency: u32,
     /// Request cache (JSON lines): answered requests are never sent again.
     #[arg(long, value_name = "FILE")]
@@ -85,22 +98,21 @@ impl ServedArgs {
             .model
             .clone()
             .ok_or_else(|| ServedError::Config("--model NAME is required".into()))?;
-        let seconds = |flag: &str, value: f64| {
-            if value.is_finite() && value >= 0.0 {
-                Ok(Duration::from_secs_f64(value))
-            } else {
-                Err(ServedError::Config(format!(
-                    "--{flag} {value}: expected a number of seconds ≥ 0"
-                )))
-            }
+        // The flags' own bounds, again for options filled in code: Duration::from_secs_f64
+        // panics on a value too large for it.
+        let seconds = |flag: &str, bounds: FloatRange, value: f64| {
+            bounds
+                .check(flag, value)
+                .map(Duration::from_secs_f64)
+                .map_err(|e| ServedError::Config(e.to_string()))
         };
         let mut config = ClientConfig::new(endpoint, model);
         config.api_key = std::env::var(&self.api_key_env)
             .ok()
             .filter(|key| !key.is_empty());
-        config.timeout = seconds("timeout", self.timeout)?;
+        config.timeout = seconds("--timeout", timeout_seconds(), self.timeout)?;
         config.max_retries = self.retries;
-        config.backoff = seconds("backoff", self.backoff)?;
+        config.backoff = seconds("--backoff", backoff_seconds(), self.backoff)?;
         config.concurrency = self.concurrency as usize;
         config.cache = self.cache.clone();
         Ok(config)
