@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use factlab_cli::Verbosity;
+use factlab_cli::{positive, IntRange, Verbosity};
 use factlab_served::ServedArgs;
 use probe::{
     GenerateOptions, HiddenInput, HiddenOptions, InContextOptions, LayerSpec, ModelSource,
@@ -44,7 +44,7 @@ struct ModelArgs {
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Inputs per forward pass.
-    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 64, value_parser = tokens())]
     batch_size: usize,
 }
 
@@ -81,7 +81,7 @@ Examples:
         /// Whose questions: P_test, P_train or everyone.
         #[arg(long, value_enum, default_value_t = Split::Test)]
         split: Split,
-        #[arg(long, default_value_t = 32, value_parser = at_least_one)]
+        #[arg(long, default_value_t = 32, value_parser = tokens())]
         max_new_tokens: usize,
         /// Answers Parquet to write (`-` for stdout).
         #[arg(short, long, value_name = "FILE")]
@@ -119,7 +119,7 @@ Examples:
         #[arg(long, value_delimiter = ',', default_value = "attributes")]
         positions: Vec<PositionSpec>,
         /// Only the first N rows of the input.
-        #[arg(long, value_name = "N", value_parser = at_least_one)]
+        #[arg(long, value_name = "N", value_parser = positive::<usize>())]
         limit: Option<usize>,
         /// Layers, comma-separated: 0 is the embedding's output, L the output of block L,
         /// `last` the final block's.
@@ -182,7 +182,7 @@ begin-of-text token (SmolLM2, Qwen2.5); --bos-prefix with the model's marker fix
         #[arg(long, value_name = "FILE")]
         context: Option<PathBuf>,
         /// Documents per prompt, in estimated tokens (bytes / 4).
-        #[arg(long, default_value_t = 1024, value_parser = at_least_one)]
+        #[arg(long, default_value_t = 1024, value_parser = tokens())]
         context_tokens: usize,
         #[arg(
             long,
@@ -194,7 +194,7 @@ begin-of-text token (SmolLM2, Qwen2.5); --bos-prefix with the model's marker fix
         bos_prefix: String,
         /// Score a seeded sample of at most N questions per split (a served model on a CPU
         /// answers about one option a second).
-        #[arg(long, value_name = "N", value_parser = at_least_one)]
+        #[arg(long, value_name = "N", value_parser = positive::<usize>())]
         questions_per_split: Option<usize>,
         /// Seeds the question sample.
         #[arg(long, default_value_t = 0)]
@@ -205,18 +205,15 @@ begin-of-text token (SmolLM2, Qwen2.5); --bos-prefix with the model's marker fix
     },
 }
 
-/// A count that must be positive: 0 would answer nothing or batch nothing.
-fn at_least_one(text: &str) -> std::result::Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(0) => Err("expected at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(format!("expected a whole number: {e}")),
-    }
+/// A batch or a number of tokens: at least 1 (0 would answer nothing or batch nothing), at most
+/// 2²⁴ (far beyond any model here; a mistyped number fails at once instead of exhausting memory).
+fn tokens() -> IntRange<usize> {
+    positive::<usize>().at_most(1 << 24)
 }
 
 fn main() -> Result<()> {
     factlab_model::prepare_cpu_runtime();
-    let cli = Cli::parse();
+    let cli: Cli = factlab_cli::parse();
     cli.verbosity.init_logging();
     match cli.command {
         Command::Generate {
