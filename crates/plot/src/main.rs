@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use anyhow::Result;
@@ -7,7 +7,7 @@ use factlab_artifacts::{
     display_path, read_rows, write_atomic, Answer, Artifact, DecayRow, EffectivityRow,
     LinearProbeRow, RetentionRow, TrajectoryRow,
 };
-use factlab_cli::Verbosity;
+use factlab_cli::{steps, Verbosity};
 use plot::findings::{self, Metric, Seed};
 use plot::{
     check_runs, injection_steps, save, BiosQa, ChoicePanel, EffectivityPanel, Fig2, Fig3, Fig4,
@@ -68,7 +68,7 @@ enum FigureCommand {
         #[arg(long)]
         run: String,
         /// Subtracted from injection steps (as for `fit`).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = steps())]
         step_offset: u32,
         #[arg(short, long)]
         output: PathBuf,
@@ -203,16 +203,43 @@ fn check_names(files_flag: &str, files: usize, names: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn read_all<T: Artifact>(paths: &[PathBuf]) -> Result<Vec<T>> {
+/// The rows of every file, each file's rows left out by [`finite_only`] on `columns`.
+fn read_all<T: Artifact>(paths: &[PathBuf], columns: &[Column<T>]) -> Result<Vec<T>> {
     let mut rows = Vec::new();
     for path in paths {
-        rows.extend(read_rows::<T>(path)?);
+        rows.extend(finite_only(read_rows::<T>(path)?, path, columns));
     }
     Ok(rows)
 }
 
+/// A column a figure draws: its name and its value in a row.
+type Column<T> = (&'static str, fn(&T) -> f64);
+
+/// Leaves out the rows whose drawn value in one of `columns` is NaN or infinite (a group `fit`
+/// could not measure), with one warning per file and column: a figure never draws a NaN as if
+/// it were a number.
+fn finite_only<T>(mut rows: Vec<T>, file: &Path, columns: &[Column<T>]) -> Vec<T> {
+    for (name, value) in columns {
+        let before = rows.len();
+        rows.retain(|row| value(row).is_finite());
+        if rows.len() < before {
+            tracing::warn!(
+                "{}: column `{name}`: {} of {before} rows are NaN or infinite; left out of the figure and its table",
+                display_path(file),
+                before - rows.len()
+            );
+        }
+    }
+    rows
+}
+
+const EFFECTIVITY: &[Column<EffectivityRow>] = &[("mean", |r| r.mean)];
+const RETENTION: &[Column<RetentionRow>] = &[("mean", |r| r.mean)];
+const DECAY: &[Column<DecayRow>] = &[("a", |r| r.a), ("intercept", |r| r.intercept)];
+const TRAJECTORY: &[Column<TrajectoryRow>] = &[("mean_delta", |r| r.mean_delta)];
+
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli: Cli = factlab_cli::parse();
     cli.verbosity.init_logging();
     let written = match cli.figure {
         FigureCommand::Fig3 {
@@ -223,7 +250,7 @@ fn main() -> Result<()> {
             right_title,
             output,
         } => {
-            let rows: Vec<EffectivityRow> = read_rows(&effectivity)?;
+            let rows = finite_only(read_rows(&effectivity)?, &effectivity, EFFECTIVITY);
             check_runs(
                 &[left.clone(), right.clone()].concat(),
                 rows.iter().map(|r| r.run_id.as_str()),
@@ -309,7 +336,7 @@ fn main() -> Result<()> {
             step_offset,
             output,
         } => {
-            let rows: Vec<TrajectoryRow> = read_rows(&trajectory)?;
+            let rows = finite_only(read_rows(&trajectory)?, &trajectory, TRAJECTORY);
             check_runs(
                 std::slice::from_ref(&run),
                 rows.iter().map(|r| r.run_id.as_str()),
@@ -333,14 +360,14 @@ fn main() -> Result<()> {
             run,
             output,
         } => {
-            let rows: Vec<RetentionRow> = read_rows(&retention)?;
+            let rows = finite_only(read_rows(&retention)?, &retention, RETENTION);
             check_runs(
                 std::slice::from_ref(&run),
                 rows.iter().map(|r| r.run_id.as_str()),
                 &retention,
             )?;
             let retention = rows.into_iter().filter(|r| r.run_id == run).collect();
-            let decay: Vec<DecayRow> = read_rows(&decay)?;
+            let decay = finite_only(read_rows(&decay)?, &decay, DECAY);
             save(
                 &Fig4 {
                     run,
@@ -358,9 +385,9 @@ fn main() -> Result<()> {
             scenario,
             output,
         } => {
-            let rows: Vec<RetentionRow> = read_all(&retention)?;
+            let rows = read_all(&retention, RETENTION)?;
             check_runs(&runs, rows.iter().map(|r| r.run_id.as_str()), &retention[0])?;
-            let decay: Vec<DecayRow> = read_all(&decay)?;
+            let decay = read_all(&decay, DECAY)?;
             save(
                 &Fig5 {
                     runs,
@@ -407,7 +434,7 @@ fn write_findings(
     };
     let mut seeds = Vec::new();
     for (e, d) in effectivity.iter().zip(decay) {
-        let rows: Vec<EffectivityRow> = read_rows(e)?;
+        let rows = finite_only(read_rows(e)?, e, EFFECTIVITY);
         // A sweep may run only some stages: the findings that need a missing run are reported
         // as not measured.
         if let Err(missing) = check_runs(runs, rows.iter().map(|r| r.run_id.as_str()), e) {
@@ -415,7 +442,7 @@ fn write_findings(
         }
         seeds.push(Seed {
             effectivity: rows,
-            decay: read_rows(d)?,
+            decay: finite_only(read_rows(d)?, d, DECAY),
         });
     }
     let runs = findings::Runs {
