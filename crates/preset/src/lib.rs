@@ -2,15 +2,22 @@
 //! turns it into `TRAIN_BASE_STEPS := 300` lines for `include` in the Makefile. Lists become
 //! comma-separated values. Keys added after the presets were written have defaults, so older
 //! presets keep working and the Makefile never reads an undefined variable.
+//!
+//! Every value becomes a stage's flag, whose bounds (`factlab_cli::bounds`) check it when the
+//! stage reads it; a float that is NaN or infinite is refused here already, since no flag takes
+//! one.
 
 use anyhow::{bail, Result};
+use factlab_cli::Bounds;
 use toml::Value;
 
 fn scalar(path: &str, value: &Value) -> Result<String> {
     Ok(match value {
         Value::String(s) => s.clone(),
         Value::Integer(i) => i.to_string(),
-        Value::Float(f) => f.to_string(),
+        Value::Float(f) => factlab_cli::finite_f64()
+            .check(&format!("`{path}`"), *f)?
+            .to_string(),
         Value::Boolean(b) => b.to_string(),
         Value::Array(items) => items
             .iter()
@@ -86,6 +93,19 @@ mod tests {
             make_variables("[train]\nx = 1\n").unwrap(),
             "TRAIN_X := 1\n"
         );
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused() {
+        for value in ["nan", "inf", "-inf", "[1.0, nan]"] {
+            let error = make_variables(&format!("[train]\nlr = {value}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with("`train.lr` is") && error.ends_with("expected a finite number"),
+                "{error}"
+            );
+        }
     }
 
     #[test]
