@@ -72,8 +72,8 @@ Examples:
   train --resume runs/base
 
 Step schedules (--eval-schedule, --save-at) are comma-separated items: N; a..b or a..=b (every
-step, end exclusive or inclusive); a..=b:k (every k-th); log(a..=b, k) (k log-spaced points).
-Probes at step t are scored with the weights before the update of step t (t = 0: on load).
+step, end exclusive or inclusive); a..=b:k (every k-th); log(a..=b, k) (k log-spaced points);
+steps up to 100000000, and at most 1000000 of them in a schedule. Probes at step t are scored with the weights before the update of step t (t = 0: on load).
 
 LoRA (--lora-rank, --lora-embedding-rank): each adapted weight W is used as W + (alpha/r)·B·A,
 B zero at the start (so step 0 is the checkpoint's model) and A seeded by --seed. Only A and B
