@@ -6,6 +6,7 @@ usage: train_rate.py RUN_DIR
 """
 import glob
 import json
+import os
 import sys
 
 import pyarrow.parquet as pq
@@ -18,6 +19,7 @@ print(f"train_tokens_per_s {tokens / seconds:.0f}")
 config = json.load(open(sorted(glob.glob(f"{run}/checkpoints/step-*/config.json"))[-1]))
 d, f, L = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
 seq = json.load(open(sorted(glob.glob(f"{run}/checkpoints/step-*/state.json"))[-1]))
-seq_len = json.load(open(seq["config"]["shards"]))["seq_len"]
+# State format 2 keeps input paths relative to the run folder.
+seq_len = json.load(open(os.path.join(run, seq["config"]["shards"])))["seq_len"]
 matmul_params = L * (4 * d * d + 3 * d * f) + config["vocab_size"] * d
 print(f"train_flops_per_token {6 * matmul_params + 12 * L * d * seq_len}")
