@@ -188,8 +188,21 @@ pub fn run(options: &FitOptions) -> Result<Fitted> {
     }
     let schedules = tables::schedules(&injections, options.step_offset, &options.injections)?;
     let mut logprobs = Vec::new();
+    // Rows are told apart by run id only: two files of one id would merge into one run.
+    let mut run_files: BTreeMap<String, &PathBuf> = BTreeMap::new();
     for path in &options.logprobs {
-        logprobs.extend(read_rows::<LogprobRow>(path)?);
+        let rows = read_rows::<LogprobRow>(path)?;
+        let ids: BTreeSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
+        for id in ids {
+            if let Some(earlier) = run_files.insert(id.to_string(), path) {
+                bail!(
+                    "{} and {} both hold run `{id}`; give each run its own id (`train --run-id`)",
+                    earlier.display(),
+                    path.display()
+                );
+            }
+        }
+        logprobs.extend(rows);
     }
     if logprobs.is_empty() {
         bail!("no logprob rows in {:?}", options.logprobs);

@@ -305,3 +305,32 @@ fn misaligned_steps_are_explained() {
         "{stderr}"
     );
 }
+
+#[test]
+fn two_files_of_one_run_id_are_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    std::fs::copy(
+        dir.path().join("logprobs.parquet"),
+        dir.path().join("copy.parquet"),
+    )
+    .unwrap();
+    let output = Command::cargo_bin("fit")
+        .unwrap()
+        .arg("--logprobs")
+        .arg(dir.path().join("logprobs.parquet"))
+        .arg(dir.path().join("copy.parquet"))
+        .arg("--injections")
+        .arg(dir.path().join("injections.parquet"))
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("logprobs.parquet") && stderr.contains("copy.parquet"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out/effectivity.parquet").exists());
+}
