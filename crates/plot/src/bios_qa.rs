@@ -20,6 +20,15 @@ pub(crate) const ATTRIBUTE_COLOURS: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
+/// The attribute at a whole-numbered x tick (attributes placed at 0, 1, …), blank between ticks.
+pub(crate) fn attribute_tick(x: &f64) -> String {
+    let nearest = x.round();
+    match ATTRIBUTES.get(nearest as usize) {
+        Some(a) if (x - nearest).abs() < 1e-6 && nearest >= 0.0 => a.replace('_', " "),
+        _ => String::new(),
+    }
+}
+
 /// One variant's answers, reduced to accuracy per attribute.
 pub struct VariantAccuracy {
     pub variant: String,

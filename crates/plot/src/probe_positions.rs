@@ -8,7 +8,7 @@ use factlab_artifacts::{LinearProbeRow, ATTRIBUTES};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::bios_qa::ATTRIBUTE_COLOURS;
+use crate::bios_qa::{attribute_tick, ATTRIBUTE_COLOURS};
 use crate::canvas::{drawing, Figure, FONT};
 use crate::figures::legend;
 
@@ -79,15 +79,7 @@ impl Figure for ProbePositions {
                 .configure_mesh()
                 .light_line_style(WHITE)
                 .x_labels(positions)
-                .x_label_formatter(&|x| {
-                    let nearest = x.round();
-                    match ATTRIBUTES.get(nearest as usize) {
-                        Some(a) if (x - nearest).abs() < 1e-6 && nearest >= 0.0 => {
-                            a.replace('_', " ")
-                        }
-                        _ => String::new(),
-                    }
-                })
+                .x_label_formatter(&attribute_tick)
                 .x_desc("probed at the token just before the value of")
                 .y_desc("accuracy on P_test people (%)")
                 .label_style((FONT, 11))

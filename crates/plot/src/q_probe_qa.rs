@@ -10,7 +10,7 @@ use factlab_artifacts::{LinearProbeRow, ATTRIBUTES};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::bios_qa::VariantAccuracy;
+use crate::bios_qa::{attribute_tick, VariantAccuracy};
 use crate::canvas::{drawing, Figure, FONT};
 use crate::figures::legend;
 
@@ -87,15 +87,7 @@ impl Figure for QProbeQa {
                 .configure_mesh()
                 .disable_x_mesh()
                 .x_labels(attributes)
-                .x_label_formatter(&|x| {
-                    let nearest = x.round();
-                    match ATTRIBUTES.get(nearest as usize) {
-                        Some(a) if (x - nearest).abs() < 1e-6 && nearest >= 0.0 => {
-                            a.replace('_', " ")
-                        }
-                        _ => String::new(),
-                    }
-                })
+                .x_label_formatter(&attribute_tick)
                 .y_desc("accuracy on P_test people (%)")
                 .label_style((FONT, 11))
                 .axis_desc_style((FONT, 13))
