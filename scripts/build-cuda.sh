@@ -11,15 +11,17 @@
 #   2. unversioned libX.so links beside the wheels' libX.so.N, which the linker needs;
 #   3. a link-time stub of the driver library (libcuda.so, soname libcuda.so.1) in the wheel's
 #      lib/stubs, where cudarc's build script looks under CUDA_HOME;
-#   4. cargo build --release -p train --features cuda, in its own target folder;
+#   4. cargo build --release -p train -p probe with their `cuda` features, in its own target folder;
 #   5. cargo build --release --workspace --bins for the CPU stages (normal target folder);
-#   6. the six stage binaries, stripped and xz-compressed, in .gpu/ (about 17 MiB; the GPU
+#   6. the seven stage binaries, stripped and xz-compressed, in .gpu/ (about 26 MiB; the GPU
 #      machine unpacks them: scripts/gpu-check.sh does).
 #
 # Settings (environment):
 #   CUDA_VENV         the toolkit venv, created when missing   [$HOME/.cache/factlab/cuda-venv]
 #   CUDA_TARGET_DIR   cargo target folder of the CUDA build     [<repo>/target/cuda]
 #   CPU_TARGET_DIR    cargo target folder of the CPU stages     [$CARGO_TARGET_DIR or <repo>/target]
+#   CPU_PROFILE       cargo profile of the CPU stages: release, or dev (what `make` builds and
+#                     runs; often already built)                 [release]
 #   CUDA_COMPUTE_CAP  GPU generation to compile kernels for      [90: H100/H200]
 #   CUDAFORGE_THREADS parallel nvcc jobs                         [2]
 #   CARGO_BUILD_JOBS  parallel rustc jobs                        [cargo's default]
@@ -41,13 +43,21 @@ SRC=$(cd "${FACTLAB_SRC:-$ROOT}" && pwd) || die "no source tree ${FACTLAB_SRC:-}
 [ -f "$SRC/Cargo.toml" ] || die "no Cargo.toml in $SRC"
 CUDA_TARGET_DIR=${CUDA_TARGET_DIR:-$ROOT/target/cuda}
 CPU_TARGET_DIR=${CPU_TARGET_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}}
+CPU_PROFILE=${CPU_PROFILE:-release}
+case "$CPU_PROFILE" in
+  release) CPU_PROFILE_DIR=release ;;
+  dev) CPU_PROFILE_DIR=debug ;;
+  *) die "CPU_PROFILE=$CPU_PROFILE: expected release or dev" ;;
+esac
 GPU_DIR=${GPU_DIR:-$ROOT/.gpu}
 GPU_DIR_MAX_MIB=${GPU_DIR_MAX_MIB:-60}
 NICE=${NICE:-19}
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
 export CUDAFORGE_THREADS=${CUDAFORGE_THREADS:-2}
 CUDA_PIP_SPEC='cuda-toolkit[nvcc,cudart,cccl,crt,nvvm,cublas,curand,nvrtc]==13.0.2'
-STAGES="gen-facts inject train fit plot preset"
+STAGES="gen-facts inject train probe fit plot preset"
+# the stages that run models, built with candle's CUDA kernels
+CUDA_STAGES="train probe"
 
 for tool in cargo python3 cc strip; do
   command -v "$tool" >/dev/null || die "'$tool' is not on PATH"
@@ -93,7 +103,7 @@ for lib in cudart cublas cublasLt curand nvrtc; do
 done
 
 # -------------------------------------------------------------------------- 3. libcuda stub
-CUDARC_DIR=$(cargo metadata --format-version 1 --features train/cuda --manifest-path "$SRC/Cargo.toml" 2>/dev/null | python3 -c '
+CUDARC_DIR=$(cargo metadata --format-version 1 --features train/cuda,probe/cuda --manifest-path "$SRC/Cargo.toml" 2>/dev/null | python3 -c '
 import json, os, sys
 pkgs = [p for p in json.load(sys.stdin)["packages"] if p["name"] == "cudarc"]
 print(os.path.dirname(pkgs[0]["manifest_path"]) if pkgs else "")') ||
@@ -105,22 +115,27 @@ if [ ! -f "$STUB_DIR/libcuda.so" ] || ! grep -q "from $(basename "$CUDARC_DIR");
   "$ROOT/scripts/cuda-stub/make-libcuda-stub.sh" "$CUDARC_DIR" "$STUB_DIR" || die "libcuda stub failed"
 fi
 
-# ------------------------------------------------------------------------ 4. CUDA train build
-say "cargo build --release -p train --features cuda (source $SRC, target $CUDA_TARGET_DIR, nice $NICE, CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP)"
+# ------------------------------------------------------------------- 4. CUDA train/probe build
+packages=() features=()
+for s in $CUDA_STAGES; do packages+=(-p "$s"); features+=("$s/cuda"); done
+features=$(IFS=,; echo "${features[*]}")
+say "cargo build --release ${packages[*]} --features $features (source $SRC, target $CUDA_TARGET_DIR, nice $NICE, CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP)"
 t0=$(date +%s)
 PATH="$CU/bin:$PATH" CUDA_HOME="$CU" CARGO_TARGET_DIR="$CUDA_TARGET_DIR" \
-  nice -n "$NICE" cargo build --release --manifest-path "$SRC/Cargo.toml" -p train --features cuda ||
+  nice -n "$NICE" cargo build --release --manifest-path "$SRC/Cargo.toml" "${packages[@]}" --features "$features" ||
   die "the CUDA build failed (see above). Undefined cu* symbols: delete $STUB_DIR/libcuda.so and rerun"
 say "CUDA build done in $(( $(date +%s) - t0 )) s"
+for s in $CUDA_STAGES; do
+  [ -x "$CUDA_TARGET_DIR/release/$s" ] || die "no $CUDA_TARGET_DIR/release/$s after the build"
+done
 TRAIN_CUDA=$CUDA_TARGET_DIR/release/train
-[ -x "$TRAIN_CUDA" ] || die "no $TRAIN_CUDA after the build"
 
 # --------------------------------------------------------------------------- 5. CPU stages
 if [ "${SKIP_CPU_STAGES:-0}" != 1 ]; then
-  say "cargo build --release --workspace --bins (target $CPU_TARGET_DIR, nice $NICE)"
+  say "cargo build --profile $CPU_PROFILE --workspace --bins (target $CPU_TARGET_DIR, nice $NICE)"
   t0=$(date +%s)
-  CARGO_TARGET_DIR="$CPU_TARGET_DIR" nice -n "$NICE" cargo build --release --manifest-path "$SRC/Cargo.toml" --workspace --bins ||
-    die "the release build of the CPU stages failed (see above)"
+  CARGO_TARGET_DIR="$CPU_TARGET_DIR" nice -n "$NICE" cargo build --profile "$CPU_PROFILE" --manifest-path "$SRC/Cargo.toml" --workspace --bins ||
+    die "the $CPU_PROFILE build of the CPU stages failed (see above)"
   say "CPU stages done in $(( $(date +%s) - t0 )) s"
 fi
 
@@ -143,10 +158,10 @@ pack() { # SRC NAME: strip and compress to $GPU_DIR/NAME.xz, only when SRC chang
   fi
   rm -f "$GPU_DIR/$name"   # an unpacked copy from an earlier layout would travel too
 }
-pack "$TRAIN_CUDA" train
+for s in $CUDA_STAGES; do pack "$CUDA_TARGET_DIR/release/$s" "$s"; done
 if [ "${SKIP_CPU_STAGES:-0}" != 1 ]; then
   for s in $STAGES; do
-    [ "$s" = train ] || pack "$CPU_TARGET_DIR/release/$s" "$s"
+    [[ " $CUDA_STAGES " == *" $s "* ]] || pack "$CPU_TARGET_DIR/$CPU_PROFILE_DIR/$s" "$s"
   done
 fi
 if [ "$SRC" = "$ROOT" ]; then

@@ -22,6 +22,7 @@
 #   GPU_CHECK_STEPS      candle steps per paper model                    [50]
 #   GPU_CHECK_TORCH_STEPS  PyTorch steps per paper model                 [20]
 #   GPU_CHECK_BATCH / GPU_CHECK_SEQ   batch shape          [the paper preset's: 128 x 1024]
+#   GPU_CHECK_VOCAB      vocabulary of the random tokens                 [the paper preset's]
 #   GPU_CHECK_MICRO      rows per forward/backward [largest power of 2 keeping one attention
 #                        score tensor (rows x heads x seq^2 f32) within 1 GiB]
 #   GPU_CHECK_MODELS     model TOMLs to time                  [the paper preset's small, large]
@@ -32,6 +33,7 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+. scripts/gpu-lib.sh
 OUT=${OUT:-/tmp/gpu-check-out}
 DEV=${GPU_CHECK_DEVICE:-cuda}
 BIN=${GPU_CHECK_BIN:-.gpu}
@@ -77,26 +79,7 @@ main() {
   # ------------------------------------------------------------------------ (a) environment
   stage "(a) environment"
   local libdirs
-  libdirs=$(timeout 60 "$PY" - <<'PY'
-import glob, os
-dirs = []
-try:
-    import nvidia
-    for base in list(nvidia.__path__):
-        dirs += glob.glob(os.path.join(base, "cu13", "lib")) + sorted(glob.glob(os.path.join(base, "*", "lib")))
-except Exception as e:
-    print(f"no nvidia pip packages: {e}", file=__import__("sys").stderr)
-out = []
-for d in dirs:
-    if os.path.isdir(d) and d not in out:
-        out.append(d)
-print(":".join(out))
-PY
-  )
-  local d
-  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64; do
-    [ -d "$d" ] && libdirs=${libdirs:+$libdirs:}$d
-  done
+  libdirs=$(cuda_library_path "$PY")
   export LD_LIBRARY_PATH=${libdirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   if command -v nvidia-smi >/dev/null; then
@@ -112,18 +95,8 @@ PY
   local bin f
   # scripts/build-cuda.sh ships the binaries xz-compressed (the CUDA train is 60 MiB stripped):
   # unpacked into $WORK/bin, so that .gpu/ keeps its size
-  if ls "$BIN"/*.xz >/dev/null 2>&1; then
-    mkdir -p "$WORK/bin"
-    for f in "$BIN"/*.xz; do
-      bin=$WORK/bin/$(basename "$f" .xz)
-      if command -v xz >/dev/null; then xz -dc "$f" > "$bin"
-      else "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$f" "$bin"
-      fi && chmod 755 "$bin" || echo "FAILED to unpack $f"
-    done
-    echo "unpacked $(ls "$BIN"/*.xz | wc -l) binaries from $BIN into $WORK/bin ($(du -sm "$WORK/bin" | cut -f1) MiB)"
-    BIN=$WORK/bin
-  fi
-  for bin in gen-facts inject train fit plot preset; do
+  BIN=$(unpack_binaries "$BIN" "$WORK/bin" "$PY")
+  for bin in gen-facts inject train probe fit plot preset; do
     [ -x "$BIN/$bin" ] || { echo "MISSING $BIN/$bin (run scripts/build-cuda.sh)"; note "- FAIL: $BIN/$bin missing"; }
   done
   echo "ldd $BIN/train:"
@@ -199,7 +172,7 @@ PY
   ) || { echo "cannot read pipelines/presets/paper.toml"; finish; return; }
   local batch seq vocab small large
   read -r batch seq vocab small large <<<"$shape"
-  batch=${GPU_CHECK_BATCH:-$batch}; seq=${GPU_CHECK_SEQ:-$seq}
+  batch=${GPU_CHECK_BATCH:-$batch}; seq=${GPU_CHECK_SEQ:-$seq}; vocab=${GPU_CHECK_VOCAB:-$vocab}
   local models=${GPU_CHECK_MODELS:-"$small $large"}
   echo "batch $batch x seq $seq, vocab $vocab, $STEPS candle steps, $TORCH_STEPS torch steps, models: $models"
   local shards=$WORK/shards
