@@ -24,6 +24,7 @@
 #   GPU_BIOS_BIN        stage binaries (.xz are unpacked first)          [.gpu]
 #   GPU_BIOS_SKIP       parts to skip, space-separated: smoke tiny16 paper
 #   GPU_BIOS_JOBS       side-by-side runs of (b)                         [nproc]
+#   GPU_BIOS_TINY16_ARGS  more make arguments for (b), e.g. BIOS_SEED=2 for another replicate
 #   GPU_BIOS_RESERVE_S  seconds of the budget kept from (b) for collecting [40]
 #   GPU_BIOS_MODEL      the model of (c)               [pipelines/models/bios-paper.toml]
 #   GPU_BIOS_MICRO / GPU_BIOS_STEPS / GPU_BIOS_TORCH_STEPS   (c)'s micro-batch and steps [32, 12, 8]
@@ -135,6 +136,7 @@ main() {
     note "- tiny16: train and probe on $tiny16_dev, $JOBS16 runs side by side"
     ( timeout -k 5 "$(( $(left) - TINY16_RESERVE_S ))" make --no-print-directory -k reproduce-bios-qa PRESET=tiny16 \
         BIN="$BIN" BUILD_BINARIES=no DEVICE="$tiny16_dev" JOBS="$JOBS16" THREADS=1 RESULTS="$WORK/tiny16" \
+        ${GPU_BIOS_TINY16_ARGS:-} \
         > "$WORK/tiny16.log" 2>&1
       echo $? > "$WORK/tiny16.rc" ) &
     tiny16_pid=$!

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use factlab_artifacts::{Answer, ATTRIBUTES};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::canvas::{drawing, Figure, FONT};
 use crate::figures::legend;
@@ -67,6 +68,15 @@ impl VariantAccuracy {
     }
 }
 
+/// `multi5+permute+fullname` as `multi5`, `+permute`, `+fullname`: one line each.
+fn variant_label_lines(variant: &str) -> Vec<String> {
+    let mut parts = variant.split('+');
+    let first = parts.next().unwrap_or_default().to_string();
+    std::iter::once(first)
+        .chain(parts.map(|part| format!("+{part}")))
+        .collect()
+}
+
 pub struct BiosQa {
     pub variants: Vec<VariantAccuracy>,
 }
@@ -88,16 +98,9 @@ impl Figure for BiosQa {
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(count)
-            .x_label_formatter(&|x| {
-                let nearest = x.round();
-                match self.variants.get(nearest as usize) {
-                    Some(v) if (x - nearest).abs() < 1e-6 && nearest >= 0.0 => {
-                        v.variant.replace('+', "+\n")
-                    }
-                    _ => String::new(),
-                }
-            })
+            // plotters draws a label on one line: the variants' names are written below the
+            // axis instead, one `+` part per line
+            .x_labels(0)
             .y_desc("accuracy (%)")
             .label_style((FONT, 12))
             .axis_desc_style((FONT, 14))
@@ -120,6 +123,32 @@ impl Figure for BiosQa {
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
                 });
+        }
+        chart
+            .draw_series(self.variants.iter().enumerate().map(|(v, variant)| {
+                let mean = 100.0 * variant.mean();
+                PathElement::new(
+                    vec![(v as f64 - 0.42, mean), (v as f64 + 0.42, mean)],
+                    BLACK.stroke_width(2),
+                )
+            }))
+            .map_err(drawing)?
+            .label("mean of the six")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], BLACK.stroke_width(2)));
+        let base = area.get_base_pixel();
+        for (v, variant) in self.variants.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(v as f64, 0.0));
+            for (line, part) in variant_label_lines(&variant.variant).iter().enumerate() {
+                area.draw(&Text::new(
+                    part.clone(),
+                    (x - base.0, y - base.1 + 8 + 15 * line as i32),
+                    (FONT, 12)
+                        .into_font()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Center, VPos::Top)),
+                ))
+                .map_err(drawing)?;
+            }
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)
     }
@@ -152,5 +181,19 @@ impl Figure for BiosQa {
             );
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_labels_break_before_each_plus() {
+        assert_eq!(
+            variant_label_lines("multi5+permute+fullname"),
+            ["multi5", "+permute", "+fullname"]
+        );
+        assert_eq!(variant_label_lines("single"), ["single"]);
     }
 }
