@@ -36,6 +36,10 @@
 //! from runs with the same main file but other settings). Files without a set id (written
 //! alone, or by another program that reads and writes the same schema) are not checked.
 
+//!
+//! **Made from.** A file computed from another run's set records that set's id in its footer
+//! under [`MADE_FROM_KEY`] (`injections=…`), so that a reader given both checks they belong
+//! together ([`check_made_from`]): logprobs name the injections their shards were packed with.
 use std::fs::{File, TryLockError};
 use std::io;
 use std::path::Path;
@@ -51,6 +55,8 @@ use crate::{ArtifactError, Result};
 pub const SET_ID_KEY: &str = "factlab.set";
 /// Footer key of the members' data digests, e.g. `knowledge=…, probes=…` (not in the main file).
 pub const SET_MEMBERS_KEY: &str = "factlab.set.members";
+/// Footer key of the sets a file was computed from, e.g. `injections=…`.
+pub const MADE_FROM_KEY: &str = "factlab.made-from";
 
 /// Takes the writer's lock on the temporary just created at `path` as `file`; the lock lasts as
 /// long as `file` is open. `false`: a cleaner removed the file before the lock was taken, and the
@@ -255,9 +261,8 @@ impl SetRecord {
     }
 }
 
-/// The set a file was written in, from its footer. `None` for `-` and for a file written alone
-/// or by another program.
-pub fn set_of(path: &Path) -> Result<Option<SetRecord>> {
+/// The value of `key` in the footer of the Parquet file at `path`; `None` for `-`.
+fn footer_value(path: &Path, key: &str) -> Result<Option<String>> {
     if path.as_os_str() == "-" {
         return Ok(None);
     }
@@ -272,18 +277,81 @@ pub fn set_of(path: &Path) -> Result<Option<SetRecord>> {
                 source,
             }
         })?;
-    let pairs = metadata.metadata().file_metadata().key_value_metadata();
-    let value = |key: &str| {
-        pairs
-            .into_iter()
-            .flatten()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| kv.value.clone())
+    Ok(metadata
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.clone()))
+}
+
+/// The set a file was written in, from its footer. `None` for `-` and for a file written alone
+/// or by another program.
+pub fn set_of(path: &Path) -> Result<Option<SetRecord>> {
+    let Some(id) = footer_value(path, SET_ID_KEY)? else {
+        return Ok(None);
     };
-    Ok(value(SET_ID_KEY).map(|id| SetRecord {
+    Ok(Some(SetRecord {
         id,
-        members: value(SET_MEMBERS_KEY),
+        members: footer_value(path, SET_MEMBERS_KEY)?,
     }))
+}
+
+/// Writes `rows` to `path` like [`crate::write_rows`], recording in the footer the ids of the
+/// sets they were computed from, as `(artifact, set id)` pairs (see the module's documentation).
+pub fn write_rows_made_from<T: crate::Artifact + Sync>(
+    path: &Path,
+    rows: &[T],
+    made_from: &[(&str, &str)],
+) -> Result<()> {
+    let file = write_rows_unsealed(path, rows)?;
+    let metadata = if made_from.is_empty() {
+        Vec::new()
+    } else {
+        let list = made_from
+            .iter()
+            .map(|(artifact, id)| format!("{artifact}={id}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        vec![KeyValue::new(MADE_FROM_KEY.to_string(), list)]
+    };
+    file.seal(metadata)
+}
+
+/// Fails, naming both files, when `product` records that it was computed from a set of
+/// `artifact` other than the one `source` was written in. Files without the records (written
+/// before them, alone, or by another program) are not checked.
+pub fn check_made_from(product: &Path, artifact: &str, source: &Path) -> Result<()> {
+    let Some(made_from) = footer_value(product, MADE_FROM_KEY)? else {
+        return Ok(());
+    };
+    let Some(recorded) = made_from
+        .split(", ")
+        .filter_map(|pair| pair.split_once('='))
+        .find_map(|(a, id)| (a == artifact).then_some(id))
+    else {
+        return Ok(());
+    };
+    let Some(source_set) = set_of(source)? else {
+        return Ok(());
+    };
+    if source_set.id == recorded {
+        return Ok(());
+    }
+    Err(ArtifactError::Io {
+        path: display_path(product),
+        source: io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "was computed from other {artifact} than {}: it records {artifact} set {recorded}, \
+                 the file is set {}; give the {artifact} of the run that made it",
+                display_path(source),
+                source_set.id
+            ),
+        ),
+    })
 }
 
 /// Fails when two of `files` were not written together: by different runs, or by a run that

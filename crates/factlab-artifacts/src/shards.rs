@@ -122,6 +122,10 @@ pub struct ShardManifest {
     pub steps: u32,
     pub eos_token_id: u32,
     pub shards: Vec<ShardFile>,
+    /// Set id of the `injections.parquet` written with these shards (absent without
+    /// injections), which `train` records in the logprobs it computes on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injections: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,8 +27,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use factlab_artifacts::outputs::check_made_from;
 use factlab_artifacts::{
-    read_rows, write_atomic, write_rows, DecayRow, EffectivityRow, Injection, LogprobRow,
+    read_rows, write_atomic, write_rows, Artifact, DecayRow, EffectivityRow, Injection, LogprobRow,
     RetentionRow, ShardManifest, TrajectoryRow,
 };
 
@@ -191,6 +192,7 @@ pub fn run(options: &FitOptions) -> Result<Fitted> {
     // Rows are told apart by run id only: two files of one id would merge into one run.
     let mut run_files: BTreeMap<String, &PathBuf> = BTreeMap::new();
     for path in &options.logprobs {
+        check_made_from(path, Injection::NAME, &options.injections)?;
         let rows = read_rows::<LogprobRow>(path)?;
         let ids: BTreeSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
         for id in ids {

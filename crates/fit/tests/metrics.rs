@@ -4,8 +4,9 @@ use std::path::Path;
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
+use factlab_artifacts::outputs::{seal_together, write_rows_made_from, write_rows_unsealed};
 use factlab_artifacts::{
-    read_rows, write_rows, DecayRow, EffectivityRow, Injection, LogprobRow, ProbeKind,
+    read_rows, write_rows, Artifact, DecayRow, EffectivityRow, Injection, LogprobRow, ProbeKind,
     RetentionRow, TrajectoryRow,
 };
 
@@ -333,4 +334,49 @@ fn two_files_of_one_run_id_are_refused_naming_both() {
         "{stderr}"
     );
     assert!(!dir.path().join("out/effectivity.parquet").exists());
+}
+
+/// Logprobs record the injections their shards were packed with (`inject` → manifest → `train`);
+/// given the injections of another `inject` run, `fit` refuses, naming both files.
+#[test]
+fn injections_of_another_inject_run_are_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let injections: Vec<Injection> = read_rows(&dir.path().join("injections.parquet")).unwrap();
+    let logprobs: Vec<LogprobRow> = read_rows(&dir.path().join("logprobs.parquet")).unwrap();
+    let seal = |path: &Path, rows: &[Injection]| {
+        seal_together(vec![write_rows_unsealed(path, rows).unwrap()]).unwrap()
+    };
+    let ours = seal(&dir.path().join("injections.parquet"), &injections);
+    let mut moved = injections.clone();
+    moved[0].step += 1;
+    let theirs = seal(&dir.path().join("other-injections.parquet"), &moved);
+    assert_ne!(ours, theirs);
+    write_rows_made_from(
+        &dir.path().join("logprobs.parquet"),
+        &logprobs,
+        &[(Injection::NAME, &ours)],
+    )
+    .unwrap();
+
+    assert!(run_fit(dir.path(), "fit", &[]).status.success());
+    let output = Command::cargo_bin("fit")
+        .unwrap()
+        .arg("--logprobs")
+        .arg(dir.path().join("logprobs.parquet"))
+        .arg("--injections")
+        .arg(dir.path().join("other-injections.parquet"))
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("logprobs.parquet") && stderr.contains("other-injections.parquet"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&ours) && stderr.contains(&theirs), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!dir.path().join("out").exists());
 }

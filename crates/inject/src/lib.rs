@@ -25,8 +25,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use anyhow::{bail, Result};
+use factlab_artifacts::outputs::{seal_together, write_rows_unsealed};
 use factlab_artifacts::{
-    read_rows, write_atomic, write_rows, Injection, Knowledge, ShardManifest, ShardRow,
+    read_rows, write_atomic, Injection, Knowledge, ShardManifest, ShardRow,
 };
 use indicatif::ProgressBar;
 
@@ -407,11 +408,17 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
     let seq_len = options.seq_len;
 
     let injections_path = options.out.join(INJECTIONS_FILE);
-    if options.injection.is_some() {
-        write_rows(&injections_path, &records)?;
+    // A set of one: its id goes into the manifest, and from there into the logprobs of every
+    // run trained on these shards, so that `fit` can tell when it is given other injections.
+    let injections_set = if options.injection.is_some() {
+        Some(seal_together(vec![write_rows_unsealed(
+            &injections_path,
+            &records,
+        )?])?)
     } else {
         remove_if_present(&injections_path)?;
-    }
+        None
+    };
     let rows = u64::from(steps) * options.batch_size as u64;
     let qa_rows = qa.as_ref().map_or(0, QaRows::rows);
     let summary = Summary {
@@ -458,6 +465,7 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
         steps,
         eos_token_id: tokenizer.end_of_text(),
         shards: shard_files,
+        injections: injections_set,
     };
     manifest.save(&shard_folder.join(MANIFEST))?;
     Ok(summary)

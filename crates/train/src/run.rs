@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
+use factlab_artifacts::outputs::write_rows_made_from;
 use factlab_artifacts::{
-    read_rows, write_rows, LogprobRow, Probe, ShardManifest, ShardRow, TrainLogRow,
+    read_rows, write_rows, Artifact, Injection, LogprobRow, Probe, ShardManifest, ShardRow,
+    TrainLogRow,
 };
 use factlab_cli::Verbosity;
 use factlab_model::checkpoint::{self, step_folder_name};
@@ -376,7 +378,12 @@ impl Session {
         let out = self.state.config.out.clone();
         write_rows(&out.join(TRAIN_LOG_FILE), &self.log)?;
         if self.state.config.probes.is_some() {
-            write_rows(&out.join(LOGPROBS_FILE), &self.logprobs)?;
+            let injections = self.stream.manifest().injections.clone();
+            let made_from: Vec<(&str, &str)> = injections
+                .iter()
+                .map(|id| (Injection::NAME, id.as_str()))
+                .collect();
+            write_rows_made_from(&out.join(LOGPROBS_FILE), &self.logprobs, &made_from)?;
         }
         self.state.rng = self.rng.state();
         let folder = out.join(CHECKPOINTS_DIR);

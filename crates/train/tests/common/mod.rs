@@ -80,6 +80,7 @@ pub fn write_shards_with(dir: &Path, edit: impl Fn(&mut ShardRow)) -> PathBuf {
         steps: STEPS,
         eos_token_id: 0,
         shards,
+        injections: None,
     };
     let path = dir.join("manifest.json");
     manifest.save(&path).unwrap();
