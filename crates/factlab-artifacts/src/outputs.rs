@@ -306,18 +306,20 @@ pub fn write_rows_made_from<T: crate::Artifact + Sync>(
     rows: &[T],
     made_from: &[(&str, &str)],
 ) -> Result<()> {
-    let file = write_rows_unsealed(path, rows)?;
-    let metadata = if made_from.is_empty() {
-        Vec::new()
-    } else {
-        let list = made_from
-            .iter()
-            .map(|(artifact, id)| format!("{artifact}={id}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        vec![KeyValue::new(MADE_FROM_KEY.to_string(), list)]
-    };
-    file.seal(metadata)
+    write_rows_unsealed(path, rows)?.seal(made_from_metadata(made_from).into_iter().collect())
+}
+
+/// The footer entry recording `made_from` (`None` when it is empty).
+pub(crate) fn made_from_metadata(made_from: &[(&str, &str)]) -> Option<KeyValue> {
+    if made_from.is_empty() {
+        return None;
+    }
+    let list = made_from
+        .iter()
+        .map(|(artifact, id)| format!("{artifact}={id}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(KeyValue::new(MADE_FROM_KEY.to_string(), list))
 }
 
 /// Fails, naming both files, when `product` records that it was computed from a set of

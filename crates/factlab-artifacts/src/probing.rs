@@ -221,7 +221,12 @@ impl HiddenWriter {
             })
     }
 
-    pub fn finish(self) -> Result<()> {
+    /// Seals the file, recording in its footer the ids of the sets it was computed from as
+    /// `(artifact, set id)` pairs (see [`crate::outputs`]).
+    pub fn finish(mut self, made_from: &[(&str, &str)]) -> Result<()> {
+        if let Some(entry) = crate::outputs::made_from_metadata(made_from) {
+            self.writer.append_key_value_metadata(entry);
+        }
         let sink = self
             .writer
             .into_inner()
@@ -265,7 +270,7 @@ mod tests {
         writer.write(&rows[..1]).unwrap();
         writer.write(&rows[1..]).unwrap();
         assert!(!path.exists(), "nothing is visible before finish");
-        writer.finish().unwrap();
+        writer.finish(&[]).unwrap();
         assert_eq!(read_hidden(&path).unwrap(), rows);
     }
 
@@ -305,7 +310,7 @@ mod tests {
         let wide = dir.path().join("wide.parquet");
         let mut writer = HiddenWriter::create(&wide, 5).unwrap();
         writer.write(&[state(1, 1, vec![1.0; 5])]).unwrap();
-        writer.finish().unwrap();
+        writer.finish(&[]).unwrap();
         assert_eq!(read_hidden(&wide).unwrap()[0].vector.len(), 5);
     }
 

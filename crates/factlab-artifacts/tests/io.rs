@@ -626,7 +626,7 @@ fn every_artifact_round_trips() {
     let path = dir.join("hidden.parquet");
     let mut writer = HiddenWriter::create(&path, 3).unwrap();
     writer.write(&states).unwrap();
-    writer.finish().unwrap();
+    writer.finish(&[]).unwrap();
     assert_eq!(read_hidden(&path).unwrap(), states);
     covered.insert(HiddenState::NAME);
 

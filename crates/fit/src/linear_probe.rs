@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use factlab_artifacts::outputs::check_made_from;
 use factlab_artifacts::{
-    read_hidden, read_rows, write_atomic, write_rows, HiddenState, LinearProbeRow, Person,
-    ATTRIBUTES,
+    read_hidden, read_rows, write_atomic, write_rows, Artifact, BioEntry, HiddenState,
+    LinearProbeRow, Person, ATTRIBUTES,
 };
 
 pub struct LinearProbeOptions {
@@ -33,6 +34,7 @@ pub fn run_linear_probes(options: &LinearProbeOptions) -> Result<Vec<LinearProbe
     if !(options.ridge.is_finite() && options.ridge > 0.0) {
         bail!("--ridge is {}; expected a positive number", options.ridge);
     }
+    check_made_from(&options.hidden, BioEntry::NAME, &options.people)?;
     let people: HashMap<u32, Person> = read_rows::<Person>(&options.people)?
         .into_iter()
         .map(|p| (p.person_id, p))

@@ -376,7 +376,10 @@ fn injections_of_another_inject_run_are_refused_naming_both() {
         stderr.contains("logprobs.parquet") && stderr.contains("other-injections.parquet"),
         "{stderr}"
     );
-    assert!(stderr.contains(&ours) && stderr.contains(&theirs), "{stderr}");
+    assert!(
+        stderr.contains(&ours) && stderr.contains(&theirs),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!dir.path().join("out").exists());
 }

@@ -26,9 +26,7 @@ use std::sync::mpsc;
 
 use anyhow::{bail, Result};
 use factlab_artifacts::outputs::{seal_together, write_rows_unsealed};
-use factlab_artifacts::{
-    read_rows, write_atomic, Injection, Knowledge, ShardManifest, ShardRow,
-};
+use factlab_artifacts::{read_rows, write_atomic, Injection, Knowledge, ShardManifest, ShardRow};
 use indicatif::ProgressBar;
 
 use corpus::Corpus;

@@ -5,7 +5,9 @@ use std::path::Path;
 const VARIANTS: &str = "BIOS_VARIANTS :=";
 
 fn variables(preset: &str) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/presets").join(preset);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../pipelines/presets")
+        .join(preset);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     preset::make_variables(&text)
         .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()))
@@ -15,12 +17,22 @@ fn variables(preset: &str) -> Vec<String> {
 }
 
 fn variants(vars: &[String]) -> Vec<String> {
-    let line = vars.iter().find(|l| l.starts_with(VARIANTS)).expect("no BIOS_VARIANTS");
-    line[VARIANTS.len()..].trim().split(',').map(str::to_owned).collect()
+    let line = vars
+        .iter()
+        .find(|l| l.starts_with(VARIANTS))
+        .expect("no BIOS_VARIANTS");
+    line[VARIANTS.len()..]
+        .trim()
+        .split(',')
+        .map(str::to_owned)
+        .collect()
 }
 
 fn all_but_variants(vars: &[String]) -> Vec<String> {
-    vars.iter().filter(|l| !l.starts_with(VARIANTS)).cloned().collect()
+    vars.iter()
+        .filter(|l| !l.starts_with(VARIANTS))
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -31,6 +43,9 @@ fn bios_tiny16_is_bios_tiny_with_the_paper_presets_sixteen_variants() {
     assert_eq!(variants(&tiny16).len(), 16);
     assert_eq!(variants(&tiny16), variants(&variables("bios-paper.toml")));
     for variant in variants(&tiny) {
-        assert!(variants(&tiny16).contains(&variant), "{variant} of bios-tiny is not in bios-tiny16");
+        assert!(
+            variants(&tiny16).contains(&variant),
+            "{variant} of bios-tiny is not in bios-tiny16"
+        );
     }
 }

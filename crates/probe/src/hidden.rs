@@ -8,8 +8,9 @@ use std::str::FromStr;
 
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::Tensor;
+use factlab_artifacts::outputs::set_of;
 use factlab_artifacts::{
-    display_path, read_rows, BioEntry, HiddenState, HiddenWriter, Person, ATTRIBUTES,
+    display_path, read_rows, Artifact, BioEntry, HiddenState, HiddenWriter, Person, ATTRIBUTES,
 };
 use indicatif::ProgressBar;
 
@@ -125,6 +126,11 @@ pub fn hidden(options: &HiddenOptions, bar: &ProgressBar) -> Result<HiddenSummar
     )?;
     let layers = resolve_layers(&options.layers, loaded.config.num_layers)?;
     let limit = options.limit.unwrap_or(usize::MAX);
+    let (HiddenInput::Bios { path: source, .. } | HiddenInput::People { path: source }) =
+        &options.input;
+    // The biography set the people come from, so that `fit linear-probe` can check that its
+    // people file belongs to the same `gen-facts bios` run.
+    let bios_set = set_of(source)?.map(|set| set.id);
     let inputs = match &options.input {
         HiddenInput::Bios { path, positions } => {
             let mut entries = read_rows::<BioEntry>(path)?;
@@ -147,7 +153,11 @@ pub fn hidden(options: &HiddenOptions, bar: &ProgressBar) -> Result<HiddenSummar
         writer.write(&states)?;
         bar.inc(chunk.len() as u64);
     }
-    writer.finish()?;
+    let made_from: Vec<(&str, &str)> = bios_set
+        .iter()
+        .map(|id| (BioEntry::NAME, id.as_str()))
+        .collect();
+    writer.finish(&made_from)?;
     Ok(HiddenSummary {
         inputs: inputs.len(),
         rows,

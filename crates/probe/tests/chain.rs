@@ -406,6 +406,36 @@ fn bios_through_inject_train_and_every_probe_subcommand() {
     assert!(probes
         .iter()
         .all(|r| r.position == "name_end" && r.layer == 2));
+    // Hidden states record the biography set they were computed from: the people of another
+    // `gen-facts bios` run are refused, naming both files.
+    run(
+        &stage("gen-facts"),
+        &[
+            "bios",
+            "-n",
+            "60",
+            "--seed",
+            "2",
+            "-o",
+            "other-bios.parquet",
+            "--people",
+            "other-people.parquet",
+        ],
+        dir,
+    );
+    let refused = Command::new(stage("fit"))
+        .args(["linear-probe", "--hidden", "q-hidden.parquet", "--people"])
+        .args(["other-people.parquet", "-o", "mixed-probe"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("q-hidden.parquet") && stderr.contains("other-people.parquet"),
+        "{stderr}"
+    );
+    assert!(!dir.join("mixed-probe").exists());
 
     // QA finetuning: P_train pairs with the pretraining tokenizer, answers-only loss, from the
     // pretrained checkpoint; then the answers of P_test people go into the QA figure.
