@@ -196,6 +196,15 @@ impl Digest {
 /// Writes the footers of `files` as one set, the first being the main file, and renames each
 /// into place, in order; returns the set id (see the module's documentation).
 pub fn seal_together(files: Vec<UnsealedFile>) -> Result<String> {
+    seal_together_made_from(files, &[])
+}
+
+/// [`seal_together`], every member also recording the sets the files were computed from, as
+/// `(artifact, set id)` pairs.
+pub fn seal_together_made_from(
+    files: Vec<UnsealedFile>,
+    made_from: &[(&str, &str)],
+) -> Result<String> {
     let Some(main) = files.first() else {
         return Ok(String::new());
     };
@@ -217,6 +226,7 @@ pub fn seal_together(files: Vec<UnsealedFile>) -> Result<String> {
         if index > 0 {
             metadata.push(KeyValue::new(SET_MEMBERS_KEY.to_string(), members.clone()));
         }
+        metadata.extend(made_from_metadata(made_from));
         file.seal(metadata)?;
     }
     Ok(id)
@@ -322,23 +332,26 @@ pub(crate) fn made_from_metadata(made_from: &[(&str, &str)]) -> Option<KeyValue>
     Some(KeyValue::new(MADE_FROM_KEY.to_string(), list))
 }
 
+/// The id of the `artifact` set that the file at `path` records it was computed from.
+pub fn made_from(path: &Path, artifact: &str) -> Result<Option<String>> {
+    Ok(footer_value(path, MADE_FROM_KEY)?.and_then(|list| {
+        list.split(", ")
+            .filter_map(|pair| pair.split_once('='))
+            .find_map(|(a, id)| (a == artifact).then(|| id.to_string()))
+    }))
+}
+
 /// Fails, naming both files, when `product` records that it was computed from a set of
 /// `artifact` other than the one `source` was written in. Files without the records (written
 /// before them, alone, or by another program) are not checked.
 pub fn check_made_from(product: &Path, artifact: &str, source: &Path) -> Result<()> {
-    let Some(made_from) = footer_value(product, MADE_FROM_KEY)? else {
-        return Ok(());
-    };
-    let Some(recorded) = made_from
-        .split(", ")
-        .filter_map(|pair| pair.split_once('='))
-        .find_map(|(a, id)| (a == artifact).then_some(id))
-    else {
+    let Some(recorded) = made_from(product, artifact)? else {
         return Ok(());
     };
     let Some(source_set) = set_of(source)? else {
         return Ok(());
     };
+    let recorded = recorded.as_str();
     if source_set.id == recorded {
         return Ok(());
     }
@@ -351,6 +364,28 @@ pub fn check_made_from(product: &Path, artifact: &str, source: &Path) -> Result<
                  the file is set {}; give the {artifact} of the run that made it",
                 display_path(source),
                 source_set.id
+            ),
+        ),
+    })
+}
+
+/// Fails, naming both files, when `a` and `b` record that they were computed from different
+/// sets of `artifact` (e.g. injections and logprobs from the knowledge of two `gen-facts` runs).
+pub fn check_same_origin(a: &Path, b: &Path, artifact: &str) -> Result<()> {
+    let (Some(from_a), Some(from_b)) = (made_from(a, artifact)?, made_from(b, artifact)?) else {
+        return Ok(());
+    };
+    if from_a == from_b {
+        return Ok(());
+    }
+    Err(ArtifactError::Io {
+        path: display_path(a),
+        source: io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "was computed from other {artifact} than {}: {artifact} set {from_a} against \
+                 {from_b}; use the outputs of runs made from one {artifact} file",
+                display_path(b)
             ),
         ),
     })

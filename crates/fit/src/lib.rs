@@ -27,10 +27,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use factlab_artifacts::outputs::check_made_from;
+use factlab_artifacts::outputs::{check_made_from, check_same_origin};
 use factlab_artifacts::{
-    read_rows, write_atomic, write_rows, Artifact, DecayRow, EffectivityRow, Injection, LogprobRow,
-    RetentionRow, ShardManifest, TrajectoryRow,
+    read_rows, write_atomic, write_rows, Artifact, DecayRow, EffectivityRow, Injection, Knowledge,
+    LogprobRow, RetentionRow, ShardManifest, TrajectoryRow,
 };
 
 pub use choice_accuracy::{
@@ -193,6 +193,7 @@ pub fn run(options: &FitOptions) -> Result<Fitted> {
     let mut run_files: BTreeMap<String, &PathBuf> = BTreeMap::new();
     for path in &options.logprobs {
         check_made_from(path, Injection::NAME, &options.injections)?;
+        check_same_origin(path, &options.injections, Knowledge::NAME)?;
         let rows = read_rows::<LogprobRow>(path)?;
         let ids: BTreeSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
         for id in ids {

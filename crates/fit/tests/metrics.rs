@@ -4,10 +4,12 @@ use std::path::Path;
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
-use factlab_artifacts::outputs::{seal_together, write_rows_made_from, write_rows_unsealed};
+use factlab_artifacts::outputs::{
+    seal_together, seal_together_made_from, write_rows_made_from, write_rows_unsealed,
+};
 use factlab_artifacts::{
-    read_rows, write_rows, Artifact, DecayRow, EffectivityRow, Injection, LogprobRow, ProbeKind,
-    RetentionRow, TrajectoryRow,
+    read_rows, write_rows, Artifact, DecayRow, EffectivityRow, Injection, Knowledge, LogprobRow,
+    ProbeKind, RetentionRow, TrajectoryRow,
 };
 
 const ONCE_SLOPES: [f64; 6] = [0.28, 0.29, 0.30, 0.31, 0.32, 3.0];
@@ -382,4 +384,37 @@ fn injections_of_another_inject_run_are_refused_naming_both() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!dir.path().join("out").exists());
+}
+
+/// Injections and logprobs both record the knowledge set they come from (`inject --inject`, and
+/// `train --probes` through the probes' set); from two `gen-facts` runs they are refused.
+#[test]
+fn injections_and_logprobs_of_different_knowledge_are_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let injections: Vec<Injection> = read_rows(&dir.path().join("injections.parquet")).unwrap();
+    let logprobs: Vec<LogprobRow> = read_rows(&dir.path().join("logprobs.parquet")).unwrap();
+    let file = write_rows_unsealed(&dir.path().join("injections.parquet"), &injections).unwrap();
+    seal_together_made_from(vec![file], &[(Knowledge::NAME, "00000000000000aa")]).unwrap();
+    let knowledge = |id: &str| {
+        write_rows_made_from(
+            &dir.path().join("logprobs.parquet"),
+            &logprobs,
+            &[(Knowledge::NAME, id)],
+        )
+        .unwrap();
+        run_fit(dir.path(), "fit", &[])
+    };
+    assert!(knowledge("00000000000000aa").status.success());
+    let output = knowledge("00000000000000bb");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("logprobs.parquet") && stderr.contains("injections.parquet"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("00000000000000bb") && stderr.contains("knowledge"),
+        "{stderr}"
+    );
 }

@@ -25,8 +25,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use anyhow::{bail, Result};
-use factlab_artifacts::outputs::{seal_together, write_rows_unsealed};
-use factlab_artifacts::{read_rows, write_atomic, Injection, Knowledge, ShardManifest, ShardRow};
+use factlab_artifacts::outputs::{seal_together_made_from, set_of, write_rows_unsealed};
+use factlab_artifacts::{
+    read_rows, write_atomic, Artifact, Injection, Knowledge, ShardManifest, ShardRow,
+};
 use indicatif::ProgressBar;
 
 use corpus::Corpus;
@@ -408,11 +410,16 @@ pub fn run(options: &Options, progress: &ProgressBar) -> Result<Summary> {
     let injections_path = options.out.join(INJECTIONS_FILE);
     // A set of one: its id goes into the manifest, and from there into the logprobs of every
     // run trained on these shards, so that `fit` can tell when it is given other injections.
-    let injections_set = if options.injection.is_some() {
-        Some(seal_together(vec![write_rows_unsealed(
-            &injections_path,
-            &records,
-        )?])?)
+    // The knowledge's own set id goes into the injections, so that `fit` can check that the
+    // probes scored in training came from the same `gen-facts` run.
+    let injections_set = if let Some(inject) = &options.injection {
+        let knowledge_set = set_of(&inject.knowledge)?.map(|set| set.id);
+        let made_from: Vec<(&str, &str)> = knowledge_set
+            .iter()
+            .map(|id| (Knowledge::NAME, id.as_str()))
+            .collect();
+        let file = write_rows_unsealed(&injections_path, &records)?;
+        Some(seal_together_made_from(vec![file], &made_from)?)
     } else {
         remove_if_present(&injections_path)?;
         None

@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use factlab_artifacts::outputs::write_rows_made_from;
+use factlab_artifacts::outputs::{set_of, write_rows_made_from};
 use factlab_artifacts::{
-    read_rows, write_rows, Artifact, Injection, LogprobRow, Probe, ShardManifest, ShardRow,
-    TrainLogRow,
+    read_rows, write_rows, Artifact, Injection, Knowledge, LogprobRow, Probe, ShardManifest,
+    ShardRow, TrainLogRow,
 };
 use factlab_cli::Verbosity;
 use factlab_model::checkpoint::{self, step_folder_name};
@@ -377,11 +377,15 @@ impl Session {
     fn save(&mut self) -> Result<()> {
         let out = self.state.config.out.clone();
         write_rows(&out.join(TRAIN_LOG_FILE), &self.log)?;
-        if self.state.config.probes.is_some() {
+        if let Some(probes) = &self.state.config.probes {
+            // The injections the shards carry and the knowledge the probes were written with
+            // (their set is the knowledge's): `fit` checks both against its other inputs.
             let injections = self.stream.manifest().injections.clone();
+            let knowledge = set_of(probes)?.map(|set| set.id);
             let made_from: Vec<(&str, &str)> = injections
                 .iter()
                 .map(|id| (Injection::NAME, id.as_str()))
+                .chain(knowledge.iter().map(|id| (Knowledge::NAME, id.as_str())))
                 .collect();
             write_rows_made_from(&out.join(LOGPROBS_FILE), &self.logprobs, &made_from)?;
         }
