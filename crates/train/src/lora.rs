@@ -12,6 +12,7 @@ use factlab_model::checkpoint::{self, MODEL_FILE};
 use factlab_model::{AdamW, Kernels, Llama, Lora, LoraConfig, ModelConfig, Params};
 use serde::{Deserialize, Serialize};
 
+use crate::inputs::InputsChanged;
 use crate::state::OPTIMIZER_FILE;
 use crate::Cli;
 
@@ -174,13 +175,14 @@ pub fn resume(
 ) -> Result<(Weights, AdamW)> {
     let found = fingerprint(&run.base.join(MODEL_FILE))?;
     if found != run.base_fingerprint {
-        bail!(
+        // A changed input like changed shards: exit status 3, on which pipelines start afresh.
+        return Err(anyhow::Error::new(InputsChanged(format!(
             "{}: the base checkpoint changed since this LoRA run started (fingerprint {found}, \
              was {}); the adapters in {} apply to the weights it had then",
             run.base.display(),
             run.base_fingerprint,
             checkpoint.display()
-        );
+        ))));
     }
     let (model, params) = checkpoint::load_model(&run.base, device)?;
     let lora = Lora::load(
