@@ -105,36 +105,6 @@ pub struct BioEntry {
     pub value_ends: Vec<u32>,
 }
 
-/// A [`BioEntry`] borrowed from wherever its parts are kept, for writing many entries without
-/// a value per entry (see [`BioEntry::batch_of`]).
-#[derive(Clone, Copy, Debug)]
-pub struct BioEntryRef<'a> {
-    pub person_id: u32,
-    pub variant: &'a str,
-    pub entry: u32,
-    pub text: &'a str,
-    pub value_starts: &'a [u32],
-    pub value_ends: &'a [u32],
-}
-
-impl BioEntry {
-    /// The record batch of `rows`: the one [`Artifact::to_batch`] makes of the same entries.
-    pub fn batch_of<'a>(rows: impl Iterator<Item = BioEntryRef<'a>> + Clone) -> RecordBatch {
-        RecordBatch::try_new(
-            Arc::new(Self::schema()),
-            vec![
-                uint32(rows.clone().map(|r| r.person_id)),
-                utf8(rows.clone().map(|r| r.variant)),
-                uint32(rows.clone().map(|r| r.entry)),
-                utf8(rows.clone().map(|r| r.text)),
-                uint32_lists(rows.clone().map(|r| r.value_starts)),
-                uint32_lists(rows.map(|r| r.value_ends)),
-            ],
-        )
-        .expect("bio columns match the bios schema")
-    }
-}
-
 impl Artifact for BioEntry {
     const NAME: &'static str = "bios";
 
@@ -150,14 +120,18 @@ impl Artifact for BioEntry {
     }
 
     fn to_batch(rows: &[Self]) -> RecordBatch {
-        Self::batch_of(rows.iter().map(|r| BioEntryRef {
-            person_id: r.person_id,
-            variant: &r.variant,
-            entry: r.entry,
-            text: &r.text,
-            value_starts: &r.value_starts,
-            value_ends: &r.value_ends,
-        }))
+        RecordBatch::try_new(
+            Arc::new(Self::schema()),
+            vec![
+                uint32(rows.iter().map(|r| r.person_id)),
+                utf8(rows.iter().map(|r| r.variant.as_str())),
+                uint32(rows.iter().map(|r| r.entry)),
+                utf8(rows.iter().map(|r| r.text.as_str())),
+                uint32_lists(rows.iter().map(|r| r.value_starts.as_slice())),
+                uint32_lists(rows.iter().map(|r| r.value_ends.as_slice())),
+            ],
+        )
+        .expect("bio columns match the bios schema")
     }
 
     fn from_batch(batch: &RecordBatch, origin: &str) -> Result<Vec<Self>> {

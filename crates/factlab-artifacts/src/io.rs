@@ -284,18 +284,6 @@ pub fn write_rows<T: Artifact + Sync>(path: &Path, rows: &[T]) -> Result<()> {
 /// [`write_rows`] but for the footer and the rename: for files written as one set (see
 /// [`crate::outputs::seal_together`]).
 pub fn write_rows_unsealed<T: Artifact + Sync>(path: &Path, rows: &[T]) -> Result<UnsealedFile> {
-    write_batches_unsealed::<T>(path, rows.len(), |range| T::to_batch(&rows[range]))
-}
-
-/// [`write_rows_unsealed`] for `row_count` rows of `T` that are not held as `T` values:
-/// `batch(range)` builds the record batch of the rows in `range`, exactly as `T::to_batch`
-/// would, so the file is the same as if they were. For large outputs built straight from
-/// buffers (biographies), which spares a value and its allocations per row.
-pub fn write_batches_unsealed<T: Artifact>(
-    path: &Path,
-    row_count: usize,
-    batch: impl Fn(std::ops::Range<usize>) -> RecordBatch + Sync,
-) -> Result<UnsealedFile> {
     let parquet_error = |source| ArtifactError::Parquet {
         path: display_path(path),
         source,
@@ -308,15 +296,13 @@ pub fn write_batches_unsealed<T: Artifact>(
     )
     .map_err(parquet_error)?;
     let (mut file, row_groups) = writer.into_serialized_writer().map_err(parquet_error)?;
-    let group_starts: Vec<usize> = (0..row_count).step_by(ROWS_PER_ROW_GROUP).collect();
-    let encoded: Vec<Vec<ArrowColumnChunk>> = group_starts
-        .par_iter()
+    let encoded: Vec<Vec<ArrowColumnChunk>> = rows
+        .par_chunks(ROWS_PER_ROW_GROUP)
         .enumerate()
-        .map(|(index, &group_start)| {
+        .map(|(index, group)| {
             let mut columns = row_groups.create_column_writers(index)?;
-            let group_end = (group_start + ROWS_PER_ROW_GROUP).min(row_count);
-            for start in (group_start..group_end).step_by(ROWS_PER_WRITE) {
-                let batch = batch(start..(start + ROWS_PER_WRITE).min(group_end));
+            for chunk in group.chunks(ROWS_PER_WRITE) {
+                let batch = T::to_batch(chunk);
                 let mut writers = columns.iter_mut();
                 for (field, array) in schema.fields().iter().zip(batch.columns()) {
                     for leaf in compute_leaves(field, array)? {

@@ -25,7 +25,7 @@ mod shards;
 mod train_log;
 
 pub use augmented::AugmentedRow;
-pub use bios::{BioEntry, BioEntryRef, Person, QaPair, ATTRIBUTES};
+pub use bios::{BioEntry, Person, QaPair, ATTRIBUTES};
 pub use corpus::CorpusDocument;
 pub use error::{ArtifactError, Result};
 pub use injections::Injection;

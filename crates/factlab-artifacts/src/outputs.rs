@@ -48,7 +48,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::KeyValue;
 
 use crate::io::display_path;
-pub use crate::io::{write_batches_unsealed, write_rows_unsealed, UnsealedFile};
+pub use crate::io::{write_rows_unsealed, UnsealedFile};
 use crate::{ArtifactError, Result};
 
 /// Footer key of the id shared by the files of one set.

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
-use factlab_artifacts::outputs::{seal_together, write_rows_unsealed};
 use factlab_artifacts::{read_rows, BioEntry, Person, QaPair, ATTRIBUTES};
 use gen_facts::{
     generate_bios, BioData, BiosOptions, DateStyle, PronounRule, SentenceOrder, Variant,
@@ -479,23 +478,5 @@ fn same_seed_same_bytes_whatever_the_thread_count_and_bad_data_is_named() {
     assert!(
         !output.status.success() && stderr.contains("single[+permuteK]"),
         "{stderr}"
-    );
-}
-
-/// Entries are written straight from the render buffers (no `BioEntry` per entry); the file must
-/// be the one writing the same entries as rows gives, across chunks of people and row groups.
-#[test]
-fn buffered_entries_write_the_file_rows_would() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = options(dir.path(), 2500, "multi2+permute");
-    opts.celebrities = 40_000;
-    let generated = generate(&opts);
-    assert!(generated.entries.len() > 65_536, "spans two row groups");
-    let rows_written = dir.path().join("rows.parquet");
-    let file = write_rows_unsealed(&rows_written, &generated.entries).unwrap();
-    seal_together(vec![file]).unwrap();
-    assert!(
-        std::fs::read(&opts.output).unwrap() == std::fs::read(&rows_written).unwrap(),
-        "the buffered bios file differs from the row-written one"
     );
 }
