@@ -49,10 +49,6 @@ DEADLINE=$(( START + BUDGET ))
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary.md
 
-ts() { echo "$(date +%H:%M:%S) +$(( $(date +%s) - START ))s"; }
-stage() { echo; echo "=== [$(ts)] $*"; }
-note() { echo "$*" >> "$SUMMARY"; }
-skipped() { [[ "$SKIP" == *" $1 "* ]]; }
 left() { echo $(( DEADLINE - $(date +%s) )); }
 
 # smoke_run DEVICE FINETUNE RESULTS: the smoke biography chain; FINETUNE is full or lora

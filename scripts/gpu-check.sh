@@ -51,10 +51,6 @@ DEADLINE=$(( START + BUDGET ))
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary.md
 
-ts() { echo "$(date +%H:%M:%S) +$(( $(date +%s) - START ))s"; }
-stage() { echo; echo "=== [$(ts)] $*"; }
-note() { echo "$*" >> "$SUMMARY"; }
-skipped() { [[ "$SKIP" == *" $1 "* ]]; }
 # bounded SECONDS RESERVE CMD...: timeout of min(SECONDS, time left - RESERVE); refuses under 10 s.
 bounded() {
   local want=$1 reserve=$2; shift 2

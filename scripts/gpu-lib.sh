@@ -1,6 +1,13 @@
 # Sourced by the scripts that run on the lent GPU machine (gpu-check.sh, gpu-bios.sh); that machine
 # has no Rust toolchain, and the binaries travel xz-compressed in .gpu/ (scripts/build-cuda.sh).
 
+# Log helpers of both scripts, which set START (epoch seconds), SUMMARY (a Markdown file) and
+# SKIP (" part part ") first.
+ts() { echo "$(date +%H:%M:%S) +$(( $(date +%s) - START ))s"; }
+stage() { echo; echo "=== [$(ts)] $*"; }
+note() { echo "$*" >> "$SUMMARY"; }
+skipped() { [[ "$SKIP" == *" $1 "* ]]; }
+
 # cuda_library_path PYTHON: the folders holding CUDA 13's libcudart, libcublas, libcublasLt and
 # libcurand (PyTorch's nvidia-* wheels, then /usr/local/cuda), joined by ':'.
 cuda_library_path() {

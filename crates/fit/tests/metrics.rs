@@ -90,6 +90,20 @@ fn run_fit(dir: &Path, out: &str, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `fit` with default settings on files of `dir`, into `dir/out`.
+fn fit_into_out(dir: &Path, logprobs: &[&str], injections: &str) -> std::process::Output {
+    Command::cargo_bin("fit")
+        .unwrap()
+        .arg("--logprobs")
+        .args(logprobs.iter().map(|name| dir.join(name)))
+        .arg("--injections")
+        .arg(dir.join(injections))
+        .arg("-o")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn metrics_match_the_constructed_series() {
     let dir = tempfile::tempdir().unwrap();
@@ -318,17 +332,11 @@ fn two_files_of_one_run_id_are_refused_naming_both() {
         dir.path().join("copy.parquet"),
     )
     .unwrap();
-    let output = Command::cargo_bin("fit")
-        .unwrap()
-        .arg("--logprobs")
-        .arg(dir.path().join("logprobs.parquet"))
-        .arg(dir.path().join("copy.parquet"))
-        .arg("--injections")
-        .arg(dir.path().join("injections.parquet"))
-        .arg("-o")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let output = fit_into_out(
+        dir.path(),
+        &["logprobs.parquet", "copy.parquet"],
+        "injections.parquet",
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -362,16 +370,11 @@ fn injections_of_another_inject_run_are_refused_naming_both() {
     .unwrap();
 
     assert!(run_fit(dir.path(), "fit", &[]).status.success());
-    let output = Command::cargo_bin("fit")
-        .unwrap()
-        .arg("--logprobs")
-        .arg(dir.path().join("logprobs.parquet"))
-        .arg("--injections")
-        .arg(dir.path().join("other-injections.parquet"))
-        .arg("-o")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
+    let output = fit_into_out(
+        dir.path(),
+        &["logprobs.parquet"],
+        "other-injections.parquet",
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
