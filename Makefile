@@ -76,7 +76,7 @@ check-hf:
 	test -x bench/.venv/bin/python || python3 -m venv bench/.venv
 	bench/.venv/bin/python -c "import torch, transformers, safetensors" 2>/dev/null || \
 	  bench/.venv/bin/pip install --quiet torch transformers safetensors
-	$(CARGO) test -p factlab-model --test hf_logits -- --ignored
+	$(CARGO) test -p factlab-model --test integration -- --ignored hf_logits
 
 clean:
 	rm -rf $(RESULTS) target/check-python

@@ -2,7 +2,7 @@
 //! no request whose reply was in the cache at the kill, every sentence ends up augmented
 //! exactly once, and the output is byte-identical to an uninterrupted run's.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The rules backend on a small fixture: reversals, paraphrase templates, two-hop inferences,
 //! sentence splitting and determinism.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! The served backend against the stub server: what is asked, what is kept, provenance, the
 //! cache on a rerun, faults, the global context and rejected biography rewrites.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

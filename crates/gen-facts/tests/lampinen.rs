@@ -2,7 +2,7 @@
 //! file is consistent, words are nonsense, facts are stated as the file words them, the tests
 //! hold out what they test, output is deterministic and bad data names its file.
 
-mod lampinen_common;
+use crate::lampinen_common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! closure under relations.toml) and distractors that hold for some other entity; each split
 //! tests what it claims, and held-out categories are trained on their parent only.
 
-mod lampinen_common;
+use crate::lampinen_common;
 
 use std::collections::{HashMap, HashSet};
 

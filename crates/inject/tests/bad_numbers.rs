@@ -2,7 +2,7 @@
 //! fails before any tokenizer is trained, with a non-zero exit, no panic, a message naming the
 //! flag or the key, and no output.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

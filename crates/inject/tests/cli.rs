@@ -1,6 +1,6 @@
 //! The binary: argument handling, stdin corpus, continuation with `--after`, error messages.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

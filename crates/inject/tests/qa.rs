@@ -1,7 +1,7 @@
 //! Corpus passes in seeded orders (`--shuffle`) and question–answer rows with loss masks
 //! (`--qa`): what the rows hold, decoded, and what is refused.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

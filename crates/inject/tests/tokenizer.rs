@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use inject::tokenizer::{TextTokenizer, END_OF_TEXT, MAX_PIECE_BYTES};
 use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, Tokenizer};

@@ -1,6 +1,6 @@
 //! LoRA finetuning through `train`: a base run, then adapters over its checkpoint.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

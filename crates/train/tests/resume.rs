@@ -2,7 +2,7 @@
 //! with the saved run, and shards or tokenizers that changed, are refused; a fresh run does not
 //! mix with an old one's files; the numbers of the flags are checked when parsed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

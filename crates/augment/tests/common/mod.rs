@@ -1,5 +1,4 @@
 //! Fixtures shared by augment's tests.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,8 +1,6 @@
 //! What the Lampinen dataset tests share: their own reading of data/lampinen/relations.toml (not
 //! the generator's), a closure of facts under its reverse and compose rules, and word checks.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 

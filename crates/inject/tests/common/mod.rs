@@ -1,7 +1,5 @@
 //! Small fixtures made in the test: a corpus, knowledge items, options, shard readers.
 
-#![allow(dead_code)] // each test binary uses a different part of this module
-
 use std::path::{Path, PathBuf};
 
 use factlab_artifacts::{

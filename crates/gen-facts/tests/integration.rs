@@ -1,0 +1,12 @@
+//! The crate's integration tests, linked into one binary: each file beside this one is a
+//! module here, so `cargo test` links the crate's heavy dependencies once, not once per file.
+
+mod background;
+mod bad_numbers;
+mod bios;
+mod cli;
+mod invariants;
+mod lampinen;
+mod lampinen_common;
+mod lampinen_semantic;
+mod sets;
