@@ -83,7 +83,8 @@ pub fn latest(parent: &Path) -> Result<Option<PathBuf>> {
     }
 }
 
-/// Removes temporary folders left by a killed writer.
+/// Removes temporary folders left by a killed writer. Every one is taken for a dead writer's, so
+/// the caller makes sure no other writer is filling `parent` (`train` holds its run folder's lock).
 pub fn remove_partial_folders(parent: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return Ok(());

@@ -14,6 +14,7 @@ use factlab_model::{AdamWConfig, ModelConfig};
 
 use crate::inputs;
 use crate::run::{RunConfig, Session, Start, TrainState};
+use crate::run_folder;
 use crate::steps::{parse_step_schedule, LrSchedule, LrShape, StepSchedule};
 
 /// Defaults of the flags, in one place; `--resume` takes every value from the saved run instead.
@@ -94,7 +95,9 @@ checkpoint's state.json are relative to the run folder (tried next from the fold
 saved in). Flags given with --resume must agree with the saved run (--device may differ); the
 shards, their tokenizer and the probes must be those the run started with, else train exits
 with status 3 (and only then), so that a pipeline can start the run afresh. A new run refuses an
---out folder that is not empty unless --force is given, which clears it first."
+--out folder that is not empty unless --force is given, which clears it first. One train
+process writes a run folder at a time: a second one (a new run or --resume) is refused while the
+first runs, so neither --force nor a resume's clean-up removes a live run's files."
 )]
 pub struct Cli {
     /// The shard folder's manifest.json (written by `inject`).
@@ -228,79 +231,15 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         None => {
             let (config, start) = config_from_flags(&cli)?;
-            let out = config.out.clone();
+            let force = cli.force;
             let session = Session::new(config, start)?;
-            if cli.force {
-                clear_folder(&out)?;
+            if force {
+                session.clear_run_folder()?;
             }
             session
         }
     };
     session.run(&cli.verbosity)
-}
-
-/// Refuses a non-empty output folder without `--force`, and with it an output folder that
-/// holds one of the run's inputs.
-fn check_out_folder(cli: &Cli, out: &Path) -> Result<()> {
-    if out.exists() && !out.is_dir() {
-        bail!("--out {}: exists and is not a folder", out.display());
-    }
-    let empty = match std::fs::read_dir(out) {
-        Ok(mut entries) => entries.next().is_none(),
-        Err(_) => true,
-    };
-    if empty {
-        return Ok(());
-    }
-    if !cli.force {
-        bail!(
-            "--out {}: the folder is not empty (an earlier run's checkpoints or logs would mix \
-             with this one's); give --force to clear it first, --resume {0} to continue the run \
-             in it, or another --out",
-            out.display()
-        );
-    }
-    let out_abs = std::fs::canonicalize(out)?;
-    let inputs = [
-        ("--shards", cli.shards.as_deref()),
-        ("--init", cli.init.as_deref()),
-        ("--probes", cli.probes.as_deref()),
-        ("--model", cli.model.as_deref()),
-    ];
-    for (flag, path) in inputs {
-        let Some(path) = path else { continue };
-        if let Ok(abs) = std::fs::canonicalize(path) {
-            if abs.starts_with(&out_abs) {
-                bail!(
-                    "--force would clear {} {} inside --out {}",
-                    flag,
-                    path.display(),
-                    out.display()
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Empties `out` (`--force`).
-fn clear_folder(out: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(out) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("clearing {}", out.display()))?
-            .path();
-        let removed = if path.is_dir() && !path.is_symlink() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        removed.with_context(|| format!("--force: removing {}", path.display()))?;
-    }
-    tracing::info!("--force: cleared {}", out.display());
-    Ok(())
 }
 
 /// Every flag given with `--resume` must agree with the saved run; `--device` and the
@@ -442,7 +381,16 @@ pub fn config_from_flags(cli: &Cli) -> Result<(RunConfig, Start)> {
     crate::lora::check_flags(cli)?;
     let shards = cli.shards.clone().context("--shards is required")?;
     let out = cli.out.clone().context("--out is required")?;
-    check_out_folder(cli, &out)?;
+    run_folder::check_fresh(
+        &out,
+        cli.force,
+        &[
+            ("--shards", cli.shards.as_deref()),
+            ("--init", cli.init.as_deref()),
+            ("--probes", cli.probes.as_deref()),
+            ("--model", cli.model.as_deref()),
+        ],
+    )?;
     let manifest = ShardManifest::load(&shards)?;
     let previous = cli.init.as_ref().map(|c| TrainState::load(c)).transpose()?;
     let model = match (&cli.model, &previous) {

@@ -8,6 +8,7 @@ mod data;
 pub mod inputs;
 pub mod lora;
 pub mod run;
+mod run_folder;
 mod state;
 pub mod steps;
 mod update;

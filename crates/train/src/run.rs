@@ -5,25 +5,24 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use factlab_artifacts::outputs::{set_of, write_rows_made_from};
-use factlab_artifacts::{
-    read_rows, write_rows, Artifact, Injection, Knowledge, LogprobRow, Probe, ShardManifest,
-    ShardRow, TrainLogRow,
-};
+use factlab_artifacts::{read_rows, LogprobRow, Probe, ShardManifest, ShardRow, TrainLogRow};
 use factlab_cli::Verbosity;
-use factlab_model::checkpoint::{self, step_folder_name};
+use factlab_model::checkpoint;
 use factlab_model::{encode_probes, score_probes, AdamW, EncodedProbe, Llama, Params};
 use factlab_rng::Rng;
 
 use crate::data::ShardStream;
 use crate::inputs::InputDigests;
 use crate::lora::{self, Weights};
+use crate::run_folder::{self, RunFolderLock};
 use crate::state::STATE_FORMAT;
 pub use crate::state::{
     RunConfig, TrainState, CHECKPOINTS_DIR, LOGPROBS_FILE, OPTIMIZER_FILE, STATE_FILE,
     TRAIN_LOG_FILE,
 };
 use crate::update;
+
+mod checkpointing;
 
 /// A run ready to train: model, optimizer and data positioned at `state`.
 pub struct Session {
@@ -37,6 +36,8 @@ pub struct Session {
     log: Vec<TrainLogRow>,
     logprobs: Vec<LogprobRow>,
     device: Device,
+    /// This process's hold on the run folder, released when the session ends.
+    run_lock: RunFolderLock,
     /// Eval and checkpoint at the current step are already done (a resumed run).
     resumed: bool,
 }
@@ -135,6 +136,8 @@ impl Session {
         state.config = config;
         let stream = ShardStream::open(&state.config.shards, state.data_step)?;
         let probes = load_probes(&state.config, &stream)?;
+        // Last, once every input has been read: a run refused for its inputs creates no folder.
+        let run_lock = run_folder::lock(&state.config.out)?;
         Ok(Session {
             rng: Rng::from_state(state.rng),
             state,
@@ -145,6 +148,7 @@ impl Session {
             log: Vec::new(),
             logprobs: Vec::new(),
             device,
+            run_lock,
             resumed: false,
         })
     }
@@ -163,6 +167,9 @@ impl Session {
         if !out.is_dir() {
             anyhow::bail!("--resume {}: no such run folder", out.display());
         }
+        // Taken before anything is removed: a live run's temporary checkpoint is never a
+        // killed run's leftover.
+        let run_lock = run_folder::lock(out)?;
         checkpoint::remove_partial_folders(&folder)?;
         let latest = checkpoint::latest(&folder)?
             .with_context(|| format!("no checkpoint to resume in {}", folder.display()))?;
@@ -238,12 +245,18 @@ impl Session {
             log,
             logprobs,
             device,
+            run_lock,
             resumed: true,
         })
     }
 
     pub fn state(&self) -> &TrainState {
         &self.state
+    }
+
+    /// Empties the run folder of a new run (`--force`), under this session's lock.
+    pub fn clear_run_folder(&self) -> Result<()> {
+        run_folder::clear(&self.state.config.out, &self.run_lock)
     }
 
     /// Trains to `end_step`, scoring and checkpointing on schedule; always ends with a
@@ -370,68 +383,6 @@ impl Session {
             target_tokens: s.target_tokens,
         }));
         Ok(())
-    }
-
-    /// Logs first, then the checkpoint: whatever the moment of a kill, the logs on disk cover
-    /// the latest checkpoint, and a resume trims them back to it.
-    fn save(&mut self) -> Result<()> {
-        let out = self.state.config.out.clone();
-        write_rows(&out.join(TRAIN_LOG_FILE), &self.log)?;
-        if let Some(probes) = &self.state.config.probes {
-            // The injections the shards carry and the knowledge the probes were written with
-            // (their set is the knowledge's): `fit` checks both against its other inputs.
-            let injections = self.stream.manifest().injections.clone();
-            let knowledge = set_of(probes)?.map(|set| set.id);
-            let made_from: Vec<(&str, &str)> = injections
-                .iter()
-                .map(|id| (Injection::NAME, id.as_str()))
-                .chain(knowledge.iter().map(|id| (Knowledge::NAME, id.as_str())))
-                .collect();
-            write_rows_made_from(&out.join(LOGPROBS_FILE), &self.logprobs, &made_from)?;
-        }
-        self.state.rng = self.rng.state();
-        let folder = out.join(CHECKPOINTS_DIR);
-        std::fs::create_dir_all(&folder)
-            .with_context(|| format!("creating {}", folder.display()))?;
-        let name = step_folder_name(u64::from(self.state.step));
-        let state_text = serde_json::to_string_pretty(&self.state.to_saved(&out)?)? + "\n";
-        let step = self.state.step;
-        checkpoint::write_folder_atomic(&folder, &name, |dir| {
-            self.weights
-                .save(dir, &self.state.config.model, &self.optimizer)?;
-            let path = dir.join(STATE_FILE);
-            std::fs::write(&path, &state_text)
-                .map_err(|e| factlab_model::ModelError::io(&path, e))?;
-            test_hold(step);
-            Ok(())
-        })?;
-        checkpoint::set_latest(&folder, &name)?;
-        tracing::info!(
-            step = self.state.step,
-            "saved checkpoint {}",
-            folder.join(&name).display()
-        );
-        Ok(())
-    }
-}
-
-/// Test hook: with `FACTLAB_TRAIN_TEST_HOLD=STEP:FILE` in the environment, the save of step
-/// STEP stops when its checkpoint is written under a temporary name, not yet renamed (the logs
-/// already cover step STEP), creates FILE and waits there to be killed. The kill-and-resume
-/// tests use it to SIGKILL a run at the same point every time.
-fn test_hold(step: u32) {
-    let Ok(value) = std::env::var("FACTLAB_TRAIN_TEST_HOLD") else {
-        return;
-    };
-    let Some((at, file)) = value.split_once(':') else {
-        return;
-    };
-    if at.parse::<u32>().ok() != Some(step) {
-        return;
-    }
-    let _ = std::fs::write(file, b"held\n");
-    loop {
-        std::thread::sleep(std::time::Duration::from_secs(60));
     }
 }
 

@@ -112,6 +112,49 @@ fn results(out: &Path) -> Results {
     (log, probes, weights)
 }
 
+/// A second trainer pointed at the folder of a live run is refused, naming the folder, and
+/// removes nothing: not the live run's temporary checkpoint (which `--resume` would take for a
+/// killed run's leftover) and not the folder (which `--force` clears). Once the live run is
+/// gone, the folder resumes.
+#[test]
+fn a_second_trainer_is_refused_a_live_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = common::write_shards(dir.path());
+    let probes = common::write_probes(dir.path());
+    let out = dir.path().join("live");
+    let args = run_args(s(&manifest), s(&probes), s(&out));
+    let live = common::hold_at_step_12(binary().args(&args), &out);
+    let checkpoints = out.join("checkpoints");
+    let temporary = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(".step-000012.tmp-"))
+        .expect("the live run's temporary checkpoint");
+
+    let resume = ["--resume", s(&out), "--quiet"].map(String::from).to_vec();
+    let forced = [args.clone(), vec!["--force".into()]].concat();
+    for second in [resume, forced] {
+        let output = run(binary().args(&second));
+        let message = stderr(&output);
+        assert!(!output.status.success(), "{second:?}");
+        assert!(
+            message.contains(&format!("{}: another train process", out.display())),
+            "{second:?}: {message}"
+        );
+        assert!(
+            temporary.is_dir(),
+            "{second:?} removed the live run's temporary"
+        );
+        assert!(checkpoints.join("step-000008").is_dir(), "{second:?}");
+    }
+
+    drop(live); // SIGKILL
+    let output = run(binary().args(["--resume", s(&out), "--quiet"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!temporary.exists());
+    assert!(checkpoints.join("step-000040").is_dir());
+}
+
 /// A run started with relative paths in `data/`, killed at step 12, then copied (with its
 /// data) elsewhere and resumed from a third working directory: the copy ends byte-identical to
 /// an uninterrupted run and the original folder is untouched. A run folder copied alone

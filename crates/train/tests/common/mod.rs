@@ -2,7 +2,7 @@
 //! vocabulary (easy to learn, so the loss falls fast) and a few probes.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 
 use factlab_artifacts::{write_rows, Probe, ProbeKind, ShardFile, ShardManifest, ShardRow};
 
@@ -111,20 +111,7 @@ pub fn write_probes(dir: &Path) -> PathBuf {
 /// checkpoint written under a temporary name but not renamed, the logs already covering it, the
 /// step-8 checkpoint the latest. The same point every time, however fast training is.
 pub fn kill_at_step_12(command: &mut Command, out: &Path) {
-    let ready = out.with_extension("held");
-    let mut child = command
-        .env("FACTLAB_TRAIN_TEST_HOLD", format!("12:{}", ready.display()))
-        .spawn()
-        .unwrap();
-    while !ready.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before its hold at step 12"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    drop(hold_at_step_12(command, out));
     let checkpoints = out.join("checkpoints");
     assert_eq!(
         std::fs::read_to_string(checkpoints.join("latest"))
@@ -138,4 +125,33 @@ pub fn kill_at_step_12(command: &mut Command, out: &Path) {
         .file_name()
         .to_string_lossy()
         .starts_with(".step-000012.tmp-")));
+}
+
+/// A run waiting at its test hold. Dropping it SIGKILLs the run, so a test that fails while
+/// holding one leaves no process behind (a held run never ends by itself).
+pub struct HeldRun(Child);
+
+impl Drop for HeldRun {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the command with the test hold at step 12 and returns once the run waits there, alive
+/// and holding its run folder, its step-12 checkpoint under a temporary name.
+pub fn hold_at_step_12(command: &mut Command, out: &Path) -> HeldRun {
+    let ready = out.with_extension("held");
+    let mut child = command
+        .env("FACTLAB_TRAIN_TEST_HOLD", format!("12:{}", ready.display()))
+        .spawn()
+        .unwrap();
+    while !ready.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its hold at step 12"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    HeldRun(child)
 }
