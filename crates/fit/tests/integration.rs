@@ -1,5 +1,0 @@
-//! The crate's integration tests, linked into one binary: each file beside this one is a
-//! module here, so `cargo test` links the crate's heavy dependencies once, not once per file.
-
-mod bad_numbers;
-mod metrics;

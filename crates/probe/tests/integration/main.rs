@@ -1,0 +1,8 @@
+//! The crate's integration tests, linked into one binary: each file beside this one is a module
+//! here, so `cargo test` links the crate's heavy dependencies once, not once per file (a file
+//! left undeclared here fails `preset`'s layout test).
+
+mod bad_numbers;
+mod chain;
+mod in_context;
+mod library;
