@@ -59,10 +59,7 @@ fn bad_numbers_fail_naming_the_flag() {
     let probe_cases = PROBE_CASES.iter().map(|(args, flag)| (probe, args, flag));
     for (index, (head, args, flag)) in cases.chain(probe_cases).enumerate() {
         let (output, out) = fit(index, head, args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{args:?} succeeded");
-        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-        assert!(stderr.contains(*flag), "{args:?}: no {flag} in {stderr}");
+        let stderr = factlab_testkit::refusal(args, &output, flag);
         assert!(stderr.contains("expected"), "{args:?}: {stderr}");
         assert!(!out.exists(), "{args:?} left {out:?}");
     }

@@ -49,10 +49,7 @@ fn bad_numbers_fail_naming_the_flag() {
             .arg(&output_file)
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{args:?} succeeded");
-        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-        assert!(stderr.contains(flag), "{args:?}: no {flag} in {stderr}");
+        factlab_testkit::refusal(args, &output, flag);
         assert!(!output_file.exists(), "{args:?} left {output_file:?}");
     }
 }

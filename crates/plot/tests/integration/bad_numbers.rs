@@ -35,10 +35,7 @@ fn bad_flags_fail_naming_the_flag() {
             ]
             .concat(),
         );
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{args:?} succeeded");
-        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-        assert!(stderr.contains(flag), "{args:?}: no {flag} in {stderr}");
+        factlab_testkit::refusal(args, &output, flag);
         assert!(!dir.path().join("fig2.png").exists());
     }
 }
