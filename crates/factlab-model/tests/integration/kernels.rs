@@ -2,6 +2,8 @@
 //! every input, at several shapes including odd sizes and sizes that split into several tasks;
 //! and the fused results are the same bytes for any thread count.
 
+use crate::common::values;
+
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -15,10 +17,6 @@ fn random(shape: &[usize], rng: &mut Rng) -> Tensor {
     let n = shape.iter().product();
     let values: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
     Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
-}
-
-fn values(t: &Tensor) -> Vec<f32> {
-    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
 
 /// Largest absolute difference relative to the largest magnitude of the reference.

@@ -1,24 +1,7 @@
-use candle_core::{Device, Tensor};
-use factlab_model::{
-    ids_tensor, AdamW, AdamWConfig, Kernels, Llama, Lora, LoraConfig, ModelConfig, Params,
-};
+use crate::common::{config, rows, values};
 
-fn config(tied: bool) -> ModelConfig {
-    ModelConfig {
-        hidden_size: 16,
-        intermediate_size: 24,
-        num_layers: 2,
-        num_heads: 2,
-        vocab_size: Some(11),
-        max_position_embeddings: 16,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10_000.0,
-        tie_word_embeddings: tied,
-        initializer_range: 0.02,
-        bos_token_id: None,
-        eos_token_id: Some(0),
-    }
-}
+use candle_core::{Device, Tensor};
+use factlab_model::{ids_tensor, AdamW, AdamWConfig, Kernels, Llama, Lora, LoraConfig, Params};
 
 fn lora_config() -> LoraConfig {
     LoraConfig {
@@ -26,14 +9,6 @@ fn lora_config() -> LoraConfig {
         embedding_rank: Some(3),
         alpha: Some(4.0),
     }
-}
-
-fn rows() -> Vec<Vec<u32>> {
-    vec![vec![0, 3, 4, 5, 6, 7, 8, 9], vec![0, 9, 8, 7, 2, 1, 10, 3]]
-}
-
-fn values(t: &Tensor) -> Vec<f32> {
-    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
 
 /// One AdamW update of the adapters on `rows`; returns the loss before it.

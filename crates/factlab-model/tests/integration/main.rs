@@ -2,6 +2,7 @@
 //! here, so `cargo test` links the crate's heavy dependencies once, not once per file (a file
 //! left undeclared here fails `preset`'s layout test).
 
+mod common;
 mod hf_logits;
 mod kernels;
 mod lora;

@@ -1,28 +1,9 @@
+use crate::common::{config, rows};
+
 use candle_core::{Device, Tensor};
 use factlab_artifacts::{Probe, ProbeKind};
 use factlab_model::checkpoint::{load_model, save_model};
-use factlab_model::{encode_probes, ids_tensor, score_probes, Llama, ModelConfig, Params};
-
-fn config(tied: bool) -> ModelConfig {
-    ModelConfig {
-        hidden_size: 16,
-        intermediate_size: 24,
-        num_layers: 2,
-        num_heads: 2,
-        vocab_size: Some(11),
-        max_position_embeddings: 16,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10_000.0,
-        tie_word_embeddings: tied,
-        initializer_range: 0.02,
-        bos_token_id: None,
-        eos_token_id: Some(0),
-    }
-}
-
-fn rows() -> Vec<Vec<u32>> {
-    vec![vec![0, 3, 4, 5, 6, 7, 8, 9], vec![0, 9, 8, 7, 2, 1, 10, 3]]
-}
+use factlab_model::{encode_probes, ids_tensor, score_probes, Llama, Params};
 
 #[test]
 fn every_parameter_gets_a_nonzero_gradient_at_step_zero() {

@@ -1,33 +1,17 @@
 //! LoRA finetuning through `train`: a base run, then adapters over its checkpoint.
 
-use crate::common;
+use crate::common::{self, binary, s};
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use candle_core::Device;
-use clap::Parser;
 use factlab_artifacts::{read_rows, LogprobRow, TrainLogRow};
 use factlab_model::checkpoint::load_model;
 use factlab_model::{Lora, LoraConfig};
-use train::{Cli, Session, TrainState};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use train::{Session, TrainState};
 
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|a| a.to_string()).collect()
-}
-
-fn train_with(args: &[String]) -> anyhow::Result<()> {
-    let cli = Cli::parse_from(std::iter::once("train".to_string()).chain(args.iter().cloned()));
-    let (config, start) = train::cli::config_from_flags(&cli)?;
-    Session::new(config, start)?.run(&cli.verbosity)
-}
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_train"))
 }
 
 /// Shards, probes and a base model trained for 10 steps; returns the folder, the manifest, the
@@ -37,7 +21,7 @@ fn base_run() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let manifest = common::write_shards(dir.path());
     let probes = common::write_probes(dir.path());
     let base = dir.path().join("base");
-    train_with(&args(&[
+    common::train_in_process(&args(&[
         "--shards",
         s(&manifest),
         "--model",
@@ -114,7 +98,7 @@ fn lora_trains_the_adapters_and_saves_merged_weights() {
     let (dir, manifest, probes, checkpoint) = base_run();
     let base_bytes = std::fs::read(checkpoint.join("model.safetensors")).unwrap();
     let out = dir.path().join("lora");
-    train_with(&lora_args(&manifest, &checkpoint, &probes, &out)).unwrap();
+    common::train_in_process(&lora_args(&manifest, &checkpoint, &probes, &out)).unwrap();
 
     let log = read_rows::<TrainLogRow>(&out.join("train-log.parquet")).unwrap();
     let (first, last) = (log[0].loss, log[log.len() - 1].loss);
@@ -128,7 +112,7 @@ fn lora_trains_the_adapters_and_saves_merged_weights() {
     let scored = read_rows::<LogprobRow>(&out.join("logprobs.parquet")).unwrap();
     let base_scores = {
         let again = dir.path().join("again");
-        train_with(&args(&[
+        common::train_in_process(&args(&[
             "--shards",
             s(&manifest),
             "--init",
@@ -201,7 +185,7 @@ fn lora_trains_the_adapters_and_saves_merged_weights() {
     assert_eq!(state.config.lora.unwrap().adapters, lora_config);
 
     // Continuing from a LoRA checkpoint needs fresh optimizer state or new adapters.
-    let err = train_with(&args(&[
+    let err = common::train_in_process(&args(&[
         "--shards",
         s(&manifest),
         "--init",
@@ -297,7 +281,7 @@ fn bad_lora_flags_are_refused_with_the_flag_named() {
     let err = |extra: &[&str]| {
         let mut list = args(&["--shards", s(&manifest), "--out", s(&out)]);
         list.extend(args(extra));
-        train_with(&list).unwrap_err().to_string()
+        common::train_in_process(&list).unwrap_err().to_string()
     };
     let smoke = common::smoke_model();
     let init = s(&checkpoint);
@@ -342,5 +326,5 @@ fn bad_lora_flags_are_refused_with_the_flag_named() {
         "1",
         "--quiet",
     ]));
-    train_with(&list).unwrap();
+    common::train_in_process(&list).unwrap();
 }

@@ -2,7 +2,7 @@
 //! with the saved run, and shards or tokenizers that changed, are refused; a fresh run does not
 //! mix with an old one's files; the numbers of the flags are checked when parsed.
 
-use crate::common;
+use crate::common::{self, binary, s};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,14 +11,6 @@ use std::process::{Command, Output};
 use clap::Parser;
 use factlab_artifacts::{read_rows, LogprobRow, TrainLogRow};
 use train::Cli;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_train"))
-}
 
 fn run(command: &mut Command) -> Output {
     let output = command.output().unwrap();

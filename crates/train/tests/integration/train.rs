@@ -1,25 +1,10 @@
-use crate::common;
+use crate::common::{self, binary, s};
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use clap::Parser;
 use factlab_artifacts::{read_rows, LogprobRow, TrainLogRow};
 use factlab_model::{encode_probes, score_probes, Llama};
-use train::{Cli, Session, TrainState};
-
-fn train_with(args: &[&str]) {
-    let cli = Cli::parse_from(std::iter::once("train").chain(args.iter().copied()));
-    let (config, start) = train::cli::config_from_flags(&cli).unwrap();
-    Session::new(config, start)
-        .unwrap()
-        .run(&cli.verbosity)
-        .unwrap();
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use train::TrainState;
 
 /// The reproducible part of a train-log row (tokens/s is wall-clock).
 fn log_key(rows: Vec<TrainLogRow>) -> Vec<(u32, u64, u64, u64, u64)> {
@@ -45,7 +30,7 @@ fn loss_falls_on_the_fixture_shards() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = common::write_shards(dir.path());
     let out = dir.path().join("run");
-    train_with(&[
+    common::train_in_process(&[
         "--shards",
         s(&manifest),
         "--model",
@@ -58,7 +43,8 @@ fn loss_falls_on_the_fixture_shards() {
         "2",
         "--micro-batch",
         "2",
-    ]);
+    ])
+    .unwrap();
     let log = read_rows::<TrainLogRow>(&out.join("train-log.parquet")).unwrap();
     assert_eq!(log.len(), common::STEPS as usize);
     let (first, last) = (log[0].loss, log[log.len() - 1].loss);
@@ -72,10 +58,6 @@ fn loss_falls_on_the_fixture_shards() {
             .trim(),
         "step-000040"
     );
-}
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_train"))
 }
 
 fn pretrain_args(manifest: &Path, probes: &Path, out: &Path) -> Vec<String> {
@@ -175,7 +157,7 @@ fn init_continues_or_resets_as_asked() {
     let manifest = common::write_shards(dir.path());
     let probes = common::write_probes(dir.path());
     let base = dir.path().join("base");
-    train_with(&[
+    common::train_in_process(&[
         "--shards",
         s(&manifest),
         "--model",
@@ -192,13 +174,14 @@ fn init_continues_or_resets_as_asked() {
         "10",
         "--steps",
         "20",
-    ]);
+    ])
+    .unwrap();
     let checkpoint = base.join("checkpoints/step-000010");
     let base_log = read_rows::<TrainLogRow>(&base.join("train-log.parquet")).unwrap();
 
     // Plain continuation: step count, scheduler position and optimizer moments carry on.
     let carried = dir.path().join("carried");
-    train_with(&[
+    common::train_in_process(&[
         "--shards",
         s(&manifest),
         "--init",
@@ -207,7 +190,8 @@ fn init_continues_or_resets_as_asked() {
         s(&carried),
         "--steps",
         "3",
-    ]);
+    ])
+    .unwrap();
     let log = read_rows::<TrainLogRow>(&carried.join("train-log.parquet")).unwrap();
     assert_eq!(
         log.iter().map(|r| r.step).collect::<Vec<_>>(),
@@ -220,7 +204,7 @@ fn init_continues_or_resets_as_asked() {
 
     // The paper's protocol: constant LR, fresh optimizer, t from 0, probes from t = 0.
     let paper = dir.path().join("paper");
-    train_with(&[
+    common::train_in_process(&[
         "--shards",
         s(&manifest),
         "--init",
@@ -236,7 +220,8 @@ fn init_continues_or_resets_as_asked() {
         s(&probes),
         "--eval-schedule",
         "0..=4",
-    ]);
+    ])
+    .unwrap();
     let log = read_rows::<TrainLogRow>(&paper.join("train-log.parquet")).unwrap();
     assert_eq!(
         log.iter().map(|r| r.step).collect::<Vec<_>>(),
@@ -279,7 +264,7 @@ fn reset_schedule_starts_the_learning_rate_schedule_afresh() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = common::write_shards(dir.path());
     let base = dir.path().join("base");
-    train_with(&[
+    common::train_in_process(&[
         "--shards",
         s(&manifest),
         "--model",
@@ -290,7 +275,8 @@ fn reset_schedule_starts_the_learning_rate_schedule_afresh() {
         "20",
         "--schedule-steps",
         "10",
-    ]);
+    ])
+    .unwrap();
     let checkpoint = base.join("checkpoints/step-000020");
     let finetune = |name: &str, reset: bool| {
         let out = dir.path().join(name);
@@ -315,7 +301,7 @@ fn reset_schedule_starts_the_learning_rate_schedule_afresh() {
         if reset {
             args.push("--reset-schedule");
         }
-        train_with(&args);
+        common::train_in_process(&args).unwrap();
         let log = read_rows::<TrainLogRow>(&out.join("train-log.parquet")).unwrap();
         log.iter().map(|r| r.lr).collect::<Vec<_>>()
     };
@@ -338,7 +324,7 @@ fn loss_masks_train_on_the_flagged_tokens_only() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = common::write_shards_with(dir.path(), edit);
         let out = dir.path().join(name);
-        train_with(&[
+        common::train_in_process(&[
             "--shards",
             s(&manifest),
             "--model",
@@ -349,7 +335,8 @@ fn loss_masks_train_on_the_flagged_tokens_only() {
             "6",
             "--micro-batch",
             "3",
-        ]);
+        ])
+        .unwrap();
         let log = log_key(read_rows::<TrainLogRow>(&out.join("train-log.parquet")).unwrap());
         (final_weights(&out, 6), log)
     };

@@ -4,12 +4,30 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
+use clap::Parser;
 use factlab_artifacts::{write_rows, Probe, ProbeKind, ShardFile, ShardManifest, ShardRow};
+use train::{Cli, Session};
 
 pub const WORDS: u32 = 30;
 pub const STEPS: u32 = 40;
 pub const BATCH: u32 = 4;
 pub const SEQ: u32 = 16;
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_train"))
+}
+
+/// Runs `train` in this process with the given flags (not `--resume`).
+pub fn train_in_process<S: AsRef<str>>(args: &[S]) -> anyhow::Result<()> {
+    let flags = args.iter().map(|a| a.as_ref().to_owned());
+    let cli = Cli::parse_from(std::iter::once("train".to_owned()).chain(flags));
+    let (config, start) = train::cli::config_from_flags(&cli)?;
+    Session::new(config, start)?.run(&cli.verbosity)
+}
 
 pub fn smoke_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/models/smoke.toml")
