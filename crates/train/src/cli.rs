@@ -231,9 +231,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         None => {
             let (config, start) = config_from_flags(&cli)?;
-            let force = cli.force;
             let session = Session::new(config, start)?;
-            if force {
+            if cli.force {
                 session.clear_run_folder()?;
             }
             session

@@ -38,12 +38,9 @@ pub fn lock(out: &Path) -> Result<RunFolderLock> {
     Ok(RunFolderLock { _folder: folder })
 }
 
-/// The inputs of a new run, named by their flags, that `--force` must not clear.
-pub type InputPaths<'a> = [(&'a str, Option<&'a Path>)];
-
 /// Refuses a non-empty output folder without `force`, and with it an output folder that holds
-/// one of the run's `inputs`.
-pub fn check_fresh(out: &Path, force: bool, inputs: &InputPaths) -> Result<()> {
+/// one of the run's `inputs` (paths named by their flags, which `--force` must not clear).
+pub fn check_fresh(out: &Path, force: bool, inputs: &[(&str, Option<&Path>)]) -> Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("--out {}: exists and is not a folder", out.display());
     }
