@@ -60,15 +60,20 @@ pub struct ReversalsArgs {
 /// Simple syllogisms (Lampinen et al. 2025, §1b): a document states two premises about three
 /// nonsense sets ("The relationships between glon, troff and yomp are: All glon are troff. All
 /// troff are yomp."); the test prompt names the conclusion's two sets ("The relationships
-/// between yomp and glon are:") and the six candidates {All, Some, No} × both directions are
-/// the completions, exactly one right. Chance is 1/6. Split `syllogisms`.
+/// between yomp and glon are:") and four candidates are the completions, exactly one right:
+/// "All yomp are glon.", "All glon are yomp.", "Some yomp are glon.", "No yomp are glon." (the
+/// sets in the prompt's order, which is random). Chance is 1/4. Split `syllogisms`, subset the
+/// mood.
 ///
-/// Premise forms: sets may be empty (no existential import), and a "some" or "no" statement
-/// holds in both directions or neither, so any premise pair concluding "some" or "no" makes two
-/// candidates valid. The one form with exactly one valid candidate is the chain "All a are b.
-/// All b are c." ⇒ "All a are c." ("Some a are c" fails when a is empty), which every pair
-/// uses, its premises in either order: subset `subject-premise-first` or
-/// `subject-premise-second`. The two ends are named in a random order in the prompt.
+/// Why four, where the paper scores six ({All, Some, No} × both directions): sets may be empty
+/// (no existential import), and "some" and "no" statements hold in both directions or neither,
+/// so stating them both ways would make two candidates valid. Premise forms: the seven moods
+/// with an all, some or no conclusion that need no existential import — barbara (All a are b,
+/// All b are c ⇒ All a are c), celarent, cesare, camestres (⇒ No a are c), darii, datisi,
+/// disamis (⇒ Some a are c) — premises in either order. In every block of four questions the
+/// conclusions are All, All, Some, No in a random order (a mood drawn among those of its
+/// conclusion), so a scorer that always prefers one quantifier scores chance, not 50 % as when
+/// every conclusion was "All".
 #[derive(Args)]
 #[command(after_help = "\
 Examples:

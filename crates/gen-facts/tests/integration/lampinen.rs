@@ -166,7 +166,7 @@ fn syllogisms_have_exactly_one_valid_conclusion_that_is_never_trained() {
         assert_nonsense(word, &stop);
     }
     for question in &dataset.questions {
-        assert_eq!(question.choices.len(), 6);
+        assert_eq!(question.choices.len(), 4);
         assert_eq!(question.choices.iter().filter(|c| c.correct).count(), 1);
         // The document whose premises mention both ends.
         let ends: HashSet<&str> = question
@@ -177,7 +177,11 @@ fn syllogisms_have_exactly_one_valid_conclusion_that_is_never_trained() {
         let document = dataset
             .documents
             .iter()
-            .find(|d| d.facts.iter().any(|f| ends.contains(f.subject.as_str())))
+            .find(|d| {
+                d.facts.iter().any(|f| {
+                    ends.contains(f.subject.as_str()) || ends.contains(f.object.as_str())
+                })
+            })
             .unwrap();
         let mut sets: Vec<&str> = document
             .facts
@@ -209,6 +213,57 @@ fn syllogisms_have_exactly_one_valid_conclusion_that_is_never_trained() {
         }
         assert!(question.prompt.starts_with("The relationships between "));
         assert!(question.prompt.ends_with(" are:"));
+    }
+}
+
+/// Expected accuracy of a scorer that ranks the options by whether their sentence opens with
+/// `quantifier` and breaks ties uniformly at random: per question, 1 / (options it ties at the
+/// top) when the right one is among them.
+fn quantifier_preference_accuracy(rows: &[ChoiceOption], quantifier: &str) -> f64 {
+    let mut questions: HashMap<u32, Vec<&ChoiceOption>> = HashMap::new();
+    for row in rows {
+        questions.entry(row.question_id).or_default().push(row);
+    }
+    let opens = |o: &ChoiceOption| o.completion.trim_start().starts_with(&format!("{quantifier} "));
+    let credit: f64 = questions
+        .values()
+        .map(|options| {
+            let top: Vec<&&ChoiceOption> = options.iter().filter(|o| opens(o)).collect();
+            assert!(!top.is_empty(), "every question has a `{quantifier}` option");
+            top.iter().filter(|o| o.correct == 1).count() as f64 / top.len() as f64
+        })
+        .sum();
+    credit / questions.len() as f64
+}
+
+#[test]
+fn preferring_one_quantifier_scores_chance_on_syllogisms() {
+    // Chance is 1/4; the conclusions come in blocks of four, so a set of n questions is off by
+    // at most one question's worth (1/n) for any one quantifier.
+    for (pairs, seed) in [(69, 1), (400, 2), (1001, 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let dataset = syllogisms_dataset(&SyllogismsOptions {
+            pairs,
+            seed,
+            data: None,
+            output: dir.path().join("k.parquet"),
+            options_output: None,
+        })
+        .unwrap();
+        let rows = option_rows(&dataset.questions);
+        let tolerance = 1.0 / pairs as f64 + 1e-12;
+        for quantifier in ["All", "Some", "No"] {
+            let accuracy = quantifier_preference_accuracy(&rows, quantifier);
+            assert!(
+                (accuracy - 0.25).abs() <= tolerance,
+                "n = {pairs}: preferring `{quantifier}` scores {accuracy}, chance 0.25 ± {tolerance}"
+            );
+        }
+        // Every mood is used, and the subset names it.
+        let moods: HashSet<&str> = dataset.questions.iter().map(|q| q.subset.as_str()).collect();
+        if pairs >= 400 {
+            assert_eq!(moods.len(), 7, "{moods:?}");
+        }
     }
 }
 
