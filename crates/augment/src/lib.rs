@@ -75,6 +75,16 @@ impl Backend {
     }
 }
 
+/// The words the rules backend states derived facts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Wording {
+    /// The relations file's `templates`, which the datasets' documents and test options use:
+    /// the right options appear verbatim, so the oracle bounds recall, not generalisation.
+    Test,
+    /// Only the relations file's `reworded` templates, which no document or test uses.
+    Disjoint,
+}
+
 /// How a served text was asked for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provenance {

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use augment::{Backend, Options, SamplingSettings, Split, Strategy};
+use augment::{Backend, Options, SamplingSettings, Split, Strategy, Wording};
 use clap::Parser;
 use std::ops::Bound::{Excluded, Included};
 
@@ -30,7 +30,9 @@ Examples:
         --endpoint http://127.0.0.1:8000 --model Qwen/Qwen2.5-7B-Instruct --concurrency 16
   augment -i bios.parquet --people people.parquet -o bior.parquet --strategy rewrite-bio \\
         --endpoint http://127.0.0.1:8731 --model smollm2 --max-attempts 6
-  gen-facts reversals -o - | augment -i - -o aug.parquet --backend rules --strategy local"
+  gen-facts reversals -o - | augment -i - -o aug.parquet --backend rules --strategy local
+  augment -i knowledge.parquet -o reworded.parquet --backend rules --wording disjoint \\
+        --strategy local,global"
 )]
 struct Cli {
     /// Knowledge Parquet (`-` for stdin); for rewrite-bio, the bios Parquet.
@@ -81,6 +83,14 @@ struct Cli {
     /// The most tokens of one reply.
     #[arg(long, default_value_t = 512, value_parser = positive::<u32>().at_most(1 << 20))]
     max_tokens: u32,
+    /// Wording of the rules backend's derived facts. `test`: the relations file's `templates`,
+    /// the datasets' own words, so the right test options appear verbatim and the result is a
+    /// recall upper bound (the pipeline's `augmented-rules`). `disjoint` (the default): only its
+    /// `reworded` templates, which no document or test uses (the pipeline's
+    /// `augmented-reworded`). The default is `disjoint` so that an oracle which hands the model
+    /// the tests' sentences is only ever asked for by name.
+    #[arg(long, value_enum, default_value_t = Wording::Disjoint)]
+    wording: Wording,
     /// Relations file of the rules backend.
     #[arg(
         long,
@@ -126,6 +136,7 @@ fn main() -> Result<()> {
             split: cli.split,
             seed: cli.seed,
             relations: cli.relations,
+            wording: cli.wording,
             prompts: cli.prompts,
             people: cli.people,
             paraphrases: cli.paraphrases,

@@ -1,12 +1,15 @@
 //! The relations file of the rules backend: sentence templates per relation (the first
-//! canonical, the rest paraphrases), reverse relations and two-hop composition rules.
+//! canonical, the rest paraphrases), reworded templates that no test uses, reverse relations and
+//! two-hop composition rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use factlab_artifacts::Triple;
 use serde::Deserialize;
+
+use crate::Wording;
 
 #[derive(Debug, Deserialize)]
 struct RelationsFile {
@@ -20,6 +23,8 @@ struct RelationsFile {
 struct RelationSpec {
     name: String,
     templates: Vec<String>,
+    #[serde(default)]
+    reworded: Vec<String>,
     reverse: Option<String>,
 }
 
@@ -33,8 +38,21 @@ pub struct ComposeRule {
 
 #[derive(Debug)]
 pub struct Relation {
+    /// The wordings the datasets use: the canonical one first, then paraphrases.
     pub templates: Vec<String>,
+    /// Wordings no dataset uses, for `--wording disjoint`.
+    pub reworded: Vec<String>,
     pub reverse: Option<String>,
+}
+
+impl Relation {
+    /// The templates of a wording: its first is the canonical one.
+    pub fn wording(&self, wording: Wording) -> &[String] {
+        match wording {
+            Wording::Test => &self.templates,
+            Wording::Disjoint => &self.reworded,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -53,11 +71,27 @@ impl Relations {
     pub fn parse(text: &str) -> Result<Self> {
         let file: RelationsFile = toml::from_str(text)?;
         let mut by_name = HashMap::new();
+        let used: HashSet<&str> = file
+            .relation
+            .iter()
+            .flat_map(|spec| spec.templates.iter().map(String::as_str))
+            .collect();
+        for spec in &file.relation {
+            for reworded in &spec.reworded {
+                if let Some(template) = used.iter().find(|t| reworded.contains(*t)) {
+                    bail!(
+                        "relation `{}`: reworded `{reworded}` contains the template `{template}`, \
+                         which the datasets use; expected a wording no dataset uses",
+                        spec.name
+                    );
+                }
+            }
+        }
         for spec in file.relation {
             if spec.templates.is_empty() {
                 bail!("relation `{}` has no templates", spec.name);
             }
-            for template in &spec.templates {
+            for template in spec.templates.iter().chain(&spec.reworded) {
                 if !template.contains("{subject}") || !template.contains("{object}") {
                     bail!(
                         "relation `{}`: template `{template}` lacks {{subject}} or {{object}}",
@@ -67,6 +101,7 @@ impl Relations {
             }
             let relation = Relation {
                 templates: spec.templates,
+                reworded: spec.reworded,
                 reverse: spec.reverse,
             };
             if by_name.insert(spec.name.clone(), relation).is_some() {
@@ -119,9 +154,22 @@ impl Relations {
             }))
     }
 
-    /// `fact` in the words of template `index` of its relation.
-    pub fn render(&self, fact: &Triple, index: usize) -> Result<String> {
-        let template = &self.get(&fact.relation)?.templates[index];
+    /// The templates of a fact's relation in `wording`; a relation with none there is an error.
+    pub fn templates(&self, fact: &Triple, wording: Wording) -> Result<&[String]> {
+        let templates = self.get(&fact.relation)?.wording(wording);
+        if templates.is_empty() {
+            bail!(
+                "relation `{}` has no `reworded` templates in the relations file; --wording \
+                 disjoint states every derived fact in one",
+                fact.relation
+            );
+        }
+        Ok(templates)
+    }
+
+    /// `fact` in the words of template `index` of its relation's `wording`.
+    pub fn render(&self, fact: &Triple, wording: Wording, index: usize) -> Result<String> {
+        let template = &self.templates(fact, wording)?[index];
         Ok(fill(template, &fact.subject, &fact.object))
     }
 }

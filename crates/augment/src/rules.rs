@@ -1,6 +1,10 @@
 //! The rules backend: augmentation derived from the structured `facts` of each document and a
 //! relations file, with no model — an oracle for what a perfect augmenter would add (reversals,
 //! paraphrases, two-hop inferences), and a model-free way to run the whole chain.
+//!
+//! In `Wording::Test` the derived facts are written in the datasets' own templates, so the
+//! output holds the tests' right options verbatim (a recall upper bound); in
+//! `Wording::Disjoint` only in the relations file's `reworded` templates, which no test uses.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,7 +13,7 @@ use factlab_artifacts::{Knowledge, Triple};
 use factlab_rng::Rng;
 
 use crate::relations::Relations;
-use crate::{Derived, Strategy};
+use crate::{Derived, Strategy, Wording};
 
 /// Keys that separate the random streams of the strategies.
 const LOCAL_STREAM: u64 = 1;
@@ -19,13 +23,14 @@ pub fn augment(
     strategy: Strategy,
     documents: &[Knowledge],
     relations: &Relations,
+    wording: Wording,
     seed: u64,
     paraphrases: u32,
 ) -> Result<Vec<Derived>> {
     match strategy {
-        Strategy::Local => local(documents, relations, seed),
-        Strategy::Global => global(documents, relations),
-        Strategy::Paraphrase => paraphrase(documents, relations, seed, paraphrases),
+        Strategy::Local => local(documents, relations, wording, seed),
+        Strategy::Global => global(documents, relations, wording),
+        Strategy::Paraphrase => paraphrase(documents, relations, wording, seed, paraphrases),
         Strategy::RewriteBio => {
             bail!("rewrite-bio needs a model: use --backend served")
         }
@@ -42,32 +47,43 @@ fn derived(document: &Knowledge, strategy: Strategy, text: String) -> Derived {
     }
 }
 
-/// A paraphrase template of the fact's relation, chosen by `rng`; the canonical one if the
-/// relation has no other.
-fn paraphrase_index(relations: &Relations, fact: &Triple, rng: &mut Rng) -> Result<usize> {
-    let count = relations.get(&fact.relation)?.templates.len();
-    Ok(if count > 1 {
-        1 + rng.below(count - 1)
-    } else {
-        0
+/// A template of the fact's relation other than the documents' own, chosen by `rng`: in the
+/// test wording a paraphrase (the canonical one if the relation has no other), in the disjoint
+/// wording any reworded one.
+fn paraphrase_index(
+    relations: &Relations,
+    fact: &Triple,
+    wording: Wording,
+    rng: &mut Rng,
+) -> Result<usize> {
+    let count = relations.templates(fact, wording)?.len();
+    Ok(match wording {
+        Wording::Test if count > 1 => 1 + rng.below(count - 1),
+        Wording::Test => 0,
+        Wording::Disjoint => rng.below(count),
     })
 }
 
 /// Per fact: a paraphrase of it, its reversal, and a paraphrase of the reversal (whichever
 /// exist and differ from the fact's own sentence), as one document.
-fn local(documents: &[Knowledge], relations: &Relations, seed: u64) -> Result<Vec<Derived>> {
+fn local(
+    documents: &[Knowledge],
+    relations: &Relations,
+    wording: Wording,
+    seed: u64,
+) -> Result<Vec<Derived>> {
     let mut out = Vec::new();
     for document in documents {
         for (index, fact) in document.facts.iter().enumerate() {
             let mut rng = Rng::derive(seed, &[LOCAL_STREAM, document.id as u64, index as u64]);
-            let stated = relations.render(fact, 0)?;
-            let mut sentences =
-                vec![relations.render(fact, paraphrase_index(relations, fact, &mut rng)?)?];
+            let stated = relations.render(fact, Wording::Test, 0)?;
+            let in_other_words = |fact: &Triple, rng: &mut Rng| {
+                relations.render(fact, wording, paraphrase_index(relations, fact, wording, rng)?)
+            };
+            let mut sentences = vec![in_other_words(fact, &mut rng)?];
             if let Some(reverse) = relations.reverse(fact)? {
-                sentences.push(relations.render(&reverse, 0)?);
-                sentences.push(
-                    relations.render(&reverse, paraphrase_index(relations, &reverse, &mut rng)?)?,
-                );
+                sentences.push(relations.render(&reverse, wording, 0)?);
+                sentences.push(in_other_words(&reverse, &mut rng)?);
             }
             let mut seen = HashSet::from([stated]);
             sentences.retain(|s| seen.insert(s.clone()));
@@ -83,6 +99,7 @@ fn local(documents: &[Knowledge], relations: &Relations, seed: u64) -> Result<Ve
 fn paraphrase(
     documents: &[Knowledge],
     relations: &Relations,
+    wording: Wording,
     seed: u64,
     count: u32,
 ) -> Result<Vec<Derived>> {
@@ -96,7 +113,10 @@ fn paraphrase(
             let sentences = document
                 .facts
                 .iter()
-                .map(|fact| relations.render(fact, paraphrase_index(relations, fact, &mut rng)?))
+                .map(|fact| {
+                    let index = paraphrase_index(relations, fact, wording, &mut rng)?;
+                    relations.render(fact, wording, index)
+                })
                 .collect::<Result<Vec<_>>>()?;
             out.push(derived(document, Strategy::Paraphrase, sentences.join(" ")));
         }
@@ -112,8 +132,12 @@ struct Known {
 
 /// Per document: every fact that follows by one [[compose]] rule from one of its facts (or
 /// their reversals) and a fact of any document (or its reversal), that no document states,
-/// in the canonical wording, as one document.
-fn global(documents: &[Knowledge], relations: &Relations) -> Result<Vec<Derived>> {
+/// in the wording's canonical template, as one document.
+fn global(
+    documents: &[Knowledge],
+    relations: &Relations,
+    wording: Wording,
+) -> Result<Vec<Derived>> {
     let mut known = Vec::new();
     for (document, item) in documents.iter().enumerate() {
         for fact in &item.facts {
@@ -177,7 +201,7 @@ fn global(documents: &[Knowledge], relations: &Relations) -> Result<Vec<Derived>
         if !inferred.is_empty() {
             let sentences = inferred
                 .iter()
-                .map(|fact| relations.render(fact, 0))
+                .map(|fact| relations.render(fact, wording, 0))
                 .collect::<Result<Vec<_>>>()?;
             out.push(derived(item, Strategy::Global, sentences.join(" ")));
         }

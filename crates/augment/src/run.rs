@@ -10,7 +10,7 @@ use indicatif::ProgressBar;
 use crate::relations::Relations;
 use crate::sentences::{split_document, Split};
 use crate::served::{knowledge_jobs, run_jobs, Job, Outcome, SamplingSettings};
-use crate::{rewrite, rules, Backend, Derived, Strategy};
+use crate::{rewrite, rules, Backend, Derived, Strategy, Wording};
 
 pub struct Options {
     /// Knowledge Parquet, or bios Parquet for `rewrite-bio` (`-` for stdin).
@@ -22,6 +22,8 @@ pub struct Options {
     pub seed: u64,
     /// The rules backend's relations file.
     pub relations: PathBuf,
+    /// The rules backend's templates: the tests' own, or only ones no test uses.
+    pub wording: Wording,
     /// Folder of the served backend's prompt files.
     pub prompts: PathBuf,
     /// People Parquet, for `rewrite-bio`.
@@ -125,6 +127,7 @@ pub fn run(options: &Options, bar: &ProgressBar) -> Result<Summary> {
                         strategy,
                         documents,
                         relations,
+                        options.wording,
                         options.seed,
                         options.paraphrases,
                     )?),

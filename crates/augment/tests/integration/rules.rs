@@ -5,7 +5,7 @@ use crate::common;
 
 use std::collections::BTreeSet;
 
-use augment::{Backend, Relations, Split, Strategy};
+use augment::{Backend, Relations, Split, Strategy, Wording};
 use common::{fact, fixture_relations, knowledge, options};
 use factlab_artifacts::{read_rows, write_rows, AugmentedRow, CorpusDocument, Knowledge};
 use indicatif::ProgressBar;
@@ -205,4 +205,108 @@ fn relations_files_are_checked() {
         "[[relation]]\nname = \"a\"\ntemplates = [\"{subject} a {object}\"]\n[[compose]]\nfirst = \"a\"\nsecond = \"a\"\nresult = \"c\"\n"
     )
     .is_err());
+}
+
+/// `template` with its slots filled by `subject` and `object`, as the rules backend renders it.
+fn rendered(template: &str, subject: &str, object: &str) -> String {
+    template
+        .replace("{subject}", subject)
+        .replace("{object}", object)
+}
+
+#[test]
+fn the_disjoint_wording_states_derived_facts_only_in_reworded_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("knowledge.parquet");
+    let output = dir.path().join("augmented.parquet");
+    write_rows(&input, &documents()).unwrap();
+    let all = [Strategy::Local, Strategy::Global, Strategy::Paraphrase];
+    let mut options = options(&input, &output, &all, Backend::Rules);
+    options.wording = Wording::Disjoint;
+    options.split = Split::Independent;
+    augment::run(&options, &ProgressBar::hidden()).unwrap();
+    let rows = read_rows::<AugmentedRow>(&output).unwrap();
+    let text = std::fs::read_to_string(fixture_relations()).unwrap();
+    let file: toml::Value = toml::from_str(&text).unwrap();
+    let (mut reworded, mut tested) = (Vec::new(), Vec::new());
+    for relation in file["relation"].as_array().unwrap() {
+        let list = |key: &str| -> Vec<String> {
+            relation.get(key).and_then(|v| v.as_array()).map_or(Vec::new(), |a| {
+                a.iter().map(|t| t.as_str().unwrap().to_string()).collect()
+            })
+        };
+        reworded.extend(list("reworded"));
+        tested.extend(list("templates"));
+    }
+    let names = ["femp", "glon", "yomp", "dax", "wug", "blick", "zorp"];
+    let by = |templates: &[String], sentence: &str| {
+        templates.iter().any(|t| {
+            names.iter().any(|s| {
+                names
+                    .iter()
+                    .any(|o| s != o && rendered(t, s, o) == sentence)
+            })
+        })
+    };
+    let added: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.strategy != "original")
+        .map(|r| r.text.as_str())
+        .collect();
+    assert!(added.len() >= 10, "{added:?}");
+    for sentence in &added {
+        assert!(by(&reworded, sentence), "`{sentence}` is not reworded");
+        assert!(!by(&tested, sentence), "`{sentence}` is in a test wording");
+    }
+    // The same inferences as in the test wording, in other words.
+    assert!(added.contains(&"Anything among the dax is also among the blick."));
+    assert!(added.contains(&"Not a single one of the wug is among the zorp."));
+    assert!(added.contains(&"yomp reach up less high than femp do."));
+    // A relation with no reworded template cannot be stated in the disjoint wording.
+    write_rows(
+        &input,
+        &[knowledge(0, "x", vec![fact("a", "all-are", "b"), fact("b", "no-are", "c")])],
+    )
+    .unwrap();
+    let mut bare = options;
+    bare.relations = dir.path().join("bare.toml");
+    std::fs::write(
+        &bare.relations,
+        "[[relation]]\nname = \"all-are\"\ntemplates = [\"All {subject} are {object}.\"]\n\
+         reworded = [\"Each {subject} is one of the {object}.\"]\n\
+         [[relation]]\nname = \"no-are\"\ntemplates = [\"No {subject} are {object}.\"]\n",
+    )
+    .unwrap();
+    bare.strategies = vec![Strategy::Paraphrase];
+    let error = augment::run(&bare, &ProgressBar::hidden()).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("`no-are` has no `reworded`"),
+        "{error:#}"
+    );
+}
+
+#[test]
+fn every_bundled_relation_has_a_reworded_template_that_no_test_wording_is_part_of() {
+    // Loading checks that no reworded template contains a template; this checks that the
+    // disjoint wording can state every relation of the Lampinen datasets.
+    let path = common::repo_root().join("data/lampinen/relations.toml");
+    let relations = Relations::load(&path).unwrap();
+    let file: toml::Value = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let relation_list = file["relation"].as_array().unwrap();
+    assert!(relation_list.len() >= 67);
+    for relation in relation_list {
+        let name = relation["name"].as_str().unwrap();
+        let triple = fact("x", name, "y");
+        assert!(
+            !relations.templates(&triple, Wording::Disjoint).unwrap().is_empty(),
+            "{name}"
+        );
+    }
+    // A reworded template that merely wraps a tested one is refused.
+    let error = Relations::parse(
+        "[[relation]]\nname = \"has-property\"\ntemplates = [\"{subject} are {object}.\"]\n\
+         reworded = [\"As a rule, {subject} are {object}.\"]\n",
+    )
+    .unwrap_err();
+    assert!(format!("{error:#}").contains("contains the template"), "{error:#}");
 }

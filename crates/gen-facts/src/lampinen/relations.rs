@@ -22,6 +22,10 @@ struct RelationFile {
 struct RelationSpec {
     name: String,
     templates: Vec<String>,
+    /// Wordings for other programs (the rules augmenter) that the datasets never use: checked
+    /// to parse and to differ from every template, not kept.
+    #[serde(default)]
+    reworded: Vec<String>,
     reverse: Option<String>,
 }
 
@@ -93,6 +97,23 @@ pub struct Relations {
 impl Relations {
     pub fn parse(text: &str) -> Result<Self> {
         let file: RelationFile = toml::from_str(text)?;
+        let used: HashSet<&str> = file
+            .relation
+            .iter()
+            .flat_map(|spec| spec.templates.iter().map(String::as_str))
+            .collect();
+        for spec in &file.relation {
+            for reworded in &spec.reworded {
+                Template::parse(reworded)
+                    .with_context(|| format!("relation `{}`, reworded", spec.name))?;
+                ensure!(
+                    !used.contains(reworded.as_str()),
+                    "relation `{}`: reworded `{reworded}` is also a template, which the datasets \
+                     use; expected a wording no dataset uses",
+                    spec.name
+                );
+            }
+        }
         let mut by_name = BTreeMap::new();
         for spec in file.relation {
             ensure!(

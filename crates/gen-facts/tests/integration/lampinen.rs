@@ -353,6 +353,12 @@ fn a_bad_data_file_is_named_in_the_error() {
             "more = \"more-dangerouss\"",
         ),
         ("relations.toml", "result = \"is-a\"", "result = \"is-an\""),
+        // A reworded sentence must be one that no dataset uses.
+        (
+            "relations.toml",
+            "reworded = [\"{subject} carry a greater risk than {object} do.\"]",
+            "reworded = [\"{subject} are more dangerous than {object}.\"]",
+        ),
         (
             "hierarchy.toml",
             "parent = \"mammals\"",

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use augment::{Backend, Options, SamplingSettings, Split, Strategy};
+use augment::{Backend, Options, SamplingSettings, Split, Strategy, Wording};
 use factlab_artifacts::{Knowledge, Triple};
 
 pub fn repo_root() -> PathBuf {
@@ -42,6 +42,7 @@ pub fn options(input: &Path, output: &Path, strategies: &[Strategy], backend: Ba
         split: Split::None,
         seed: 7,
         relations: fixture_relations(),
+        wording: Wording::Test,
         prompts: repo_root().join("data/augment"),
         people: None,
         paraphrases: 2,
