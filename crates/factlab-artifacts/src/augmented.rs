@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, UInt32Array, UInt64Array};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::columns::{optional_utf8, uint32, utf8, Columns};
-use crate::schema_text::format_type;
-use crate::{Artifact, ArtifactError, Result};
+use crate::{Artifact, Result};
 
 /// One training document: an input passed through (`strategy` = `original`) or an augmentation.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,10 +80,10 @@ impl Artifact for AugmentedRow {
         let backends = columns.strings("backend")?;
         let models = columns.optional_strings("model")?;
         let hashes = columns.optional_strings("prompt_hash")?;
-        let temperatures = optional::<Float64Array>(batch, origin, "temperature", "float64")?;
-        let top_ps = optional::<Float64Array>(batch, origin, "top_p", "float64")?;
-        let max_tokens = optional::<UInt32Array>(batch, origin, "max_tokens", "uint32")?;
-        let seeds = optional::<UInt64Array>(batch, origin, "sample_seed", "uint64")?;
+        let temperatures = columns.optional_float64s("temperature")?;
+        let top_ps = columns.optional_float64s("top_p")?;
+        let max_tokens = columns.optional_uint32s("max_tokens")?;
+        let seeds = columns.optional_uint64s("sample_seed")?;
         Ok((0..batch.num_rows())
             .map(|i| AugmentedRow {
                 id: ids[i],
@@ -103,52 +102,6 @@ impl Artifact for AugmentedRow {
             .collect())
     }
 }
-
-/// A nullable primitive column; absent from the file, it reads as all nulls.
-fn optional<A>(
-    batch: &RecordBatch,
-    origin: &str,
-    name: &str,
-    expected: &str,
-) -> Result<Vec<Option<<A as PrimitiveValues>::Value>>>
-where
-    A: PrimitiveValues + 'static,
-{
-    let Some(array) = batch.column_by_name(name) else {
-        return Ok(vec![None; batch.num_rows()]);
-    };
-    let values = array
-        .as_any()
-        .downcast_ref::<A>()
-        .ok_or_else(|| ArtifactError::WrongType {
-            path: origin.to_string(),
-            column: name.to_string(),
-            expected: expected.to_string(),
-            found: format_type(array.data_type()),
-        })?;
-    Ok(values.options())
-}
-
-/// The primitive arrays of the provenance columns, read as options.
-trait PrimitiveValues: Array {
-    type Value: Copy;
-    fn options(&self) -> Vec<Option<Self::Value>>;
-}
-
-macro_rules! primitive_values {
-    ($array:ty, $value:ty) => {
-        impl PrimitiveValues for $array {
-            type Value = $value;
-            fn options(&self) -> Vec<Option<$value>> {
-                self.iter().collect()
-            }
-        }
-    };
-}
-
-primitive_values!(Float64Array, f64);
-primitive_values!(UInt32Array, u32);
-primitive_values!(UInt64Array, u64);
 
 #[cfg(test)]
 mod tests {

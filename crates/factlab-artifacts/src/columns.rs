@@ -174,6 +174,30 @@ impl<'a> Columns<'a> {
         Ok(strings.iter().map(|s| s.map(str::to_string)).collect())
     }
 
+    /// A nullable primitive column; absent from the file, it reads as all nulls.
+    fn optional_primitives<A: PrimitiveValues + 'static>(
+        &self,
+        name: &str,
+        expected: &str,
+    ) -> Result<Vec<Option<A::Value>>> {
+        let Some(array) = self.batch.column_by_name(name) else {
+            return Ok(vec![None; self.batch.num_rows()]);
+        };
+        Ok(self.downcast::<A>(name, array.as_ref(), expected)?.options())
+    }
+
+    pub fn optional_uint32s(&self, name: &str) -> Result<Vec<Option<u32>>> {
+        self.optional_primitives::<UInt32Array>(name, "uint32")
+    }
+
+    pub fn optional_uint64s(&self, name: &str) -> Result<Vec<Option<u64>>> {
+        self.optional_primitives::<UInt64Array>(name, "uint64")
+    }
+
+    pub fn optional_float64s(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        self.optional_primitives::<Float64Array>(name, "float64")
+    }
+
     pub fn uint32s(&self, name: &str) -> Result<Vec<u32>> {
         let array = self.column(name)?;
         let values = self.downcast::<UInt32Array>(name, array.as_ref(), "uint32")?;
@@ -309,6 +333,27 @@ impl<'a> Columns<'a> {
         Ok(Self::split(lists, triples))
     }
 }
+
+/// The primitive arrays of nullable columns, read as options.
+trait PrimitiveValues: Array {
+    type Value: Copy;
+    fn options(&self) -> Vec<Option<Self::Value>>;
+}
+
+macro_rules! primitive_values {
+    ($array:ty, $value:ty) => {
+        impl PrimitiveValues for $array {
+            type Value = $value;
+            fn options(&self) -> Vec<Option<$value>> {
+                self.iter().collect()
+            }
+        }
+    };
+}
+
+primitive_values!(Float64Array, f64);
+primitive_values!(UInt32Array, u32);
+primitive_values!(UInt64Array, u64);
 
 pub(crate) fn column_names(batch: &RecordBatch) -> String {
     let names: Vec<&str> = batch

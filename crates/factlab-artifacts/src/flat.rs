@@ -1,9 +1,11 @@
-//! Artifacts whose columns are plain scalars (`utf8`, `uint32`, `uint64`, `float64`, probe kinds)
-//! are declared with
+//! Artifacts whose columns are plain scalars (`utf8`, `uint32`, `uint64`, `float64`, probe kinds;
+//! `Option` of `uint32` or `float64` for a nullable column) are declared with
 //! [`flat_artifact!`]: one list of fields gives the struct, its schema and both conversions, so
 //! the three cannot drift apart.
 
-use arrow_array::ArrayRef;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, UInt32Array};
 use arrow_schema::DataType;
 
 use crate::columns::{float64, uint32, uint64, utf8, Columns};
@@ -11,6 +13,8 @@ use crate::{ProbeKind, Result};
 
 pub(crate) trait FlatColumn: Sized {
     const DATA_TYPE: DataType;
+    /// A nullable column may also be absent from a file written before it existed.
+    const NULLABLE: bool = false;
     fn build<'a>(values: impl Iterator<Item = &'a Self> + Clone) -> ArrayRef
     where
         Self: 'a;
@@ -57,6 +61,28 @@ impl FlatColumn for f64 {
     }
 }
 
+impl FlatColumn for Option<u32> {
+    const DATA_TYPE: DataType = DataType::UInt32;
+    const NULLABLE: bool = true;
+    fn build<'a>(values: impl Iterator<Item = &'a Self> + Clone) -> ArrayRef {
+        Arc::new(values.copied().collect::<UInt32Array>())
+    }
+    fn read(columns: &Columns, name: &str) -> Result<Vec<Self>> {
+        columns.optional_uint32s(name)
+    }
+}
+
+impl FlatColumn for Option<f64> {
+    const DATA_TYPE: DataType = DataType::Float64;
+    const NULLABLE: bool = true;
+    fn build<'a>(values: impl Iterator<Item = &'a Self> + Clone) -> ArrayRef {
+        Arc::new(values.copied().collect::<Float64Array>())
+    }
+    fn read(columns: &Columns, name: &str) -> Result<Vec<Self>> {
+        columns.optional_float64s(name)
+    }
+}
+
 /// Stored as `utf8`; reading checks every value is a known kind.
 impl FlatColumn for ProbeKind {
     const DATA_TYPE: DataType = DataType::Utf8;
@@ -89,7 +115,7 @@ macro_rules! flat_artifact {
                     arrow_schema::Field::new(
                         stringify!($field),
                         <$ty as $crate::flat::FlatColumn>::DATA_TYPE,
-                        false,
+                        <$ty as $crate::flat::FlatColumn>::NULLABLE,
                     ),
                 )*])
             }

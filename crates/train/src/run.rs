@@ -381,6 +381,10 @@ impl Session {
             target_logprob: s.target_logprob,
             first_token_logprob: s.first_token_logprob,
             target_tokens: s.target_tokens,
+            foil_probe_id: None,
+            foil_target_logprob: None,
+            foil_first_token_logprob: None,
+            foil_target_tokens: None,
         }));
         Ok(())
     }

@@ -225,6 +225,10 @@ fn every_artifact_round_trips() {
                 target_logprob: -3.5,
                 first_token_logprob: -1.25,
                 target_tokens: 2,
+                foil_probe_id: Some(u32::MAX),
+                foil_target_logprob: Some(f64::NEG_INFINITY),
+                foil_first_token_logprob: Some(-0.5),
+                foil_target_tokens: Some(3),
             },
             LogprobRow {
                 run_id: String::new(),
@@ -235,6 +239,10 @@ fn every_artifact_round_trips() {
                 target_logprob: f64::NEG_INFINITY,
                 first_token_logprob: 0.0,
                 target_tokens: 0,
+                foil_probe_id: None,
+                foil_target_logprob: None,
+                foil_first_token_logprob: None,
+                foil_target_tokens: None,
             },
         ],
         &mut covered,
@@ -711,6 +719,42 @@ fn large_and_view_strings_from_other_writers_are_accepted() {
             ["a b", "c"]
         );
     }
+}
+
+#[test]
+fn logprobs_written_before_the_foil_columns_read_with_no_foil() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logprobs.parquet");
+    let scored = LogprobRow {
+        run_id: "mid".into(),
+        step: 3,
+        probe_id: 4,
+        knowledge_id: 1,
+        kind: ProbeKind::Memorization,
+        target_logprob: -2.5,
+        first_token_logprob: -1.5,
+        target_tokens: 3,
+        foil_probe_id: Some(9),
+        foil_target_logprob: Some(-4.0),
+        foil_first_token_logprob: Some(-3.0),
+        foil_target_tokens: Some(3),
+    };
+    let full = LogprobRow::to_batch(std::slice::from_ref(&scored));
+    let old_columns: Vec<usize> = (0..full.num_columns())
+        .filter(|&i| !full.schema().field(i).name().starts_with("foil_"))
+        .collect();
+    write_raw(&path, full.project(&old_columns).unwrap());
+    let read: Vec<LogprobRow> = read_rows(&path).unwrap();
+    assert_eq!(
+        read,
+        [LogprobRow {
+            foil_probe_id: None,
+            foil_target_logprob: None,
+            foil_first_token_logprob: None,
+            foil_target_tokens: None,
+            ..scored
+        }]
+    );
 }
 
 #[test]

@@ -48,6 +48,10 @@ fn fixture(dir: &Path) {
             // The first token moves twice as much, so its effectivity doubles.
             first_token_logprob: 2.0 * value,
             target_tokens: 2,
+            foil_probe_id: None,
+            foil_target_logprob: None,
+            foil_first_token_logprob: None,
+            foil_target_tokens: None,
         })
     };
     for step in 0..=200u32 {
@@ -229,6 +233,10 @@ fn shared_rise_fixture(dir: &Path) {
                 target_logprob: value,
                 first_token_logprob: 2.0 * value,
                 target_tokens: 2,
+                foil_probe_id: None,
+                foil_target_logprob: None,
+                foil_first_token_logprob: None,
+                foil_target_tokens: None,
             });
         }
     }
