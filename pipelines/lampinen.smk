@@ -8,7 +8,9 @@
 #
 # The preset is pipelines/presets/lampinen-<preset>.toml (a preset without one defines no rules
 # here); intermediate files go under <results>/work/lampinen-<preset>/. Conditions are those of
-# lampinen.mk: pretrained, finetuned and augmented-rules on every dataset; augmented, icl and
+# lampinen.mk: pretrained, finetuned, augmented-reworded (the rules oracle in words no test uses)
+# and augmented-rules (the same in the tests' own wording: a recall bound) on every dataset;
+# augmented, icl and
 # icl-unexposed (the served model's) only on the preset's `served_augment_datasets` and
 # `icl_datasets`, and only when it says
 # `served = true`.
@@ -73,7 +75,7 @@ if os.path.exists(L_PRESET_FILE):
 
 
     def lampinen_conditions(dataset):
-        return (["pretrained", "finetuned", "augmented-rules"]
+        return (["pretrained", "finetuned", "augmented-reworded", "augmented-rules"]
                 + (["augmented"] if dataset in L_AUGMENT_DATASETS else [])
                 + (["icl", "icl-unexposed"] if dataset in L_ICL_DATASETS else []))
 
@@ -109,8 +111,10 @@ if os.path.exists(L_PRESET_FILE):
                   f"rm -rf {LW}/base && {L_RUN_TRAIN} --shards {{input}} --model {LB['model']} --out {LW}/base "
                   f"--lr {LB['lr']} --warmup-steps {LB['warmup_steps']} --seed {L_SEED} --device {L_DEVICE}; "
                   f"else exit $status; fi")
+    # The rules oracle's wording per condition: only templates no test uses, or the tests' own.
+    L_ORACLE_WORDING = {"augmented-reworded": "disjoint", "augmented-rules": "test"}
     L_AUGMENT_RULES_CMD = (f"{BIN}/augment -i {{input}} -o {{output}} --backend rules "
-                           f"--strategy {LA['rules_strategies']} --split {{params.split}} --seed {L_SEED}")
+                           f"--wording {{params.wording}} --strategy {LA['rules_strategies']} --split {{params.split}} --seed {L_SEED}")
     L_AUGMENT_SERVED_CMD = (f"{BIN}/augment -i {{input}} -o {{output}} --backend served "
                             f"--strategy {LA['served_strategies']} --split {{params.split}} --seed {L_SEED} "
                             f"{L_SERVED_FLAGS} --max-tokens {LA['max_tokens']} --context-tokens {LA['context_tokens']} "
@@ -179,9 +183,9 @@ if os.path.exists(L_PRESET_FILE):
     # ------------------------------------------------------------------------- augmentation
     rule lampinen_augment_rules:
         input: LW + "/{dataset}/knowledge.parquet"
-        output: LW + "/{dataset}/augmented-rules.parquet"
-        wildcard_constraints: dataset=L_DATASET_RE
-        params: split=lambda w: lampinen_split(w.dataset)
+        output: LW + "/{dataset}/{oracle}.parquet"
+        wildcard_constraints: dataset=L_DATASET_RE, oracle="|".join(L_ORACLE_WORDING)
+        params: split=lambda w: lampinen_split(w.dataset), wording=lambda w: L_ORACLE_WORDING[w.oracle]
         shell: L_AUGMENT_RULES_CMD
 
     rule lampinen_augment_served:
@@ -195,13 +199,13 @@ if os.path.exists(L_PRESET_FILE):
     rule lampinen_finetune_shards:
         input: text=lampinen_finetune_text, pretrain=LW + "/pretrain/shards/manifest.json"
         output: LW + "/{dataset}/{condition}/shards/manifest.json"
-        wildcard_constraints: dataset=L_DATASET_RE, condition="finetuned|augmented-rules|augmented"
+        wildcard_constraints: dataset=L_DATASET_RE, condition="finetuned|augmented-reworded|augmented-rules|augmented"
         shell: L_FINETUNE_SHARDS_CMD
 
     rule lampinen_finetune:
         input: shards=LW + "/{dataset}/{condition}/shards/manifest.json", base=LW + "/base/done"
         output: touch(LW + "/{dataset}/{condition}/run/done")
-        wildcard_constraints: dataset=L_DATASET_RE, condition="finetuned|augmented-rules|augmented"
+        wildcard_constraints: dataset=L_DATASET_RE, condition="finetuned|augmented-reworded|augmented-rules|augmented"
         threads: L_THREADS
         shell: L_FINETUNE_CMD
 
@@ -215,7 +219,7 @@ if os.path.exists(L_PRESET_FILE):
     rule lampinen_score_finetuned:
         input: options=LW + "/{dataset}/options.parquet", run=LW + "/{dataset}/{condition}/run/done"
         output: LW + "/{dataset}/{condition}/scores.parquet"
-        wildcard_constraints: dataset=L_DATASET_RE, condition="finetuned|augmented-rules|augmented"
+        wildcard_constraints: dataset=L_DATASET_RE, condition="finetuned|augmented-reworded|augmented-rules|augmented"
         shell: L_SCORE_FINETUNED_CMD
 
     rule lampinen_icl:

@@ -78,7 +78,11 @@ fn local(
             let mut rng = Rng::derive(seed, &[LOCAL_STREAM, document.id as u64, index as u64]);
             let stated = relations.render(fact, Wording::Test, 0)?;
             let in_other_words = |fact: &Triple, rng: &mut Rng| {
-                relations.render(fact, wording, paraphrase_index(relations, fact, wording, rng)?)
+                relations.render(
+                    fact,
+                    wording,
+                    paraphrase_index(relations, fact, wording, rng)?,
+                )
             };
             let mut sentences = vec![in_other_words(fact, &mut rng)?];
             if let Some(reverse) = relations.reverse(fact)? {

@@ -102,9 +102,10 @@ flat_artifact! {
         split: String,
         questions: u32,
         accuracy: f64,
-        /// Standard error: over the split's subsets when it has two or more (the paper's error
-        /// bars), else binomial over its questions.
-        stderr: f64,
+        /// Wilson score 95 % interval of `accuracy` over the split's questions: lower bound.
+        low: f64,
+        /// Its upper bound.
+        high: f64,
         subsets: u32,
         /// Mean over the questions of 1 / options: what guessing scores.
         chance: f64,

@@ -1,7 +1,12 @@
 //! `fit choice-accuracy`: multiple-choice accuracy per condition and test split (Lampinen et al.
-//! 2025), from `probe score`'s option scores, with standard errors over task subsets.
+//! 2025), from `probe score`'s option scores, with a Wilson 95 % interval over the questions.
+//!
+//! Why not the paper's standard error over task subsets: a split here has as few as two subsets
+//! (the semantic benchmark's `category` and `property`), and a standard deviation of two numbers
+//! is no interval (it gave "2.9 ± 0.0"). The Wilson interval treats the split's questions as
+//! independent trials, stays inside [0, 1] and is not empty at 0 % or 100 %.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -113,61 +118,51 @@ fn accuracy_by_split(condition: &str, outcomes: &[Outcome]) -> Vec<ChoiceAccurac
             let n = in_split.len() as f64;
             let accuracy = in_split.iter().filter(|o| o.right).count() as f64 / n;
             let chance = in_split.iter().map(|o| 1.0 / o.options as f64).sum::<f64>() / n;
-            let mut by_subset: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
-            for outcome in &in_split {
-                let counts = by_subset.entry(&outcome.subset).or_default();
-                counts.0 += u32::from(outcome.right);
-                counts.1 += 1;
-            }
-            let subset_accuracies: Vec<f64> = by_subset
-                .values()
-                .map(|&(right, total)| right as f64 / total as f64)
-                .collect();
+            let subsets: BTreeSet<&str> = in_split.iter().map(|o| o.subset.as_str()).collect();
+            let (low, high) = wilson_interval(accuracy, n);
             ChoiceAccuracyRow {
                 condition: condition.to_string(),
                 split: split.to_string(),
                 questions: in_split.len() as u32,
                 accuracy,
-                stderr: standard_error(&subset_accuracies, accuracy, n),
-                subsets: subset_accuracies.len() as u32,
+                low,
+                high,
+                subsets: subsets.len() as u32,
                 chance,
             }
         })
         .collect()
 }
 
-/// Over subsets when there are two or more (the paper's error bars); binomial otherwise.
-fn standard_error(subset_accuracies: &[f64], accuracy: f64, questions: f64) -> f64 {
-    let k = subset_accuracies.len();
-    if k >= 2 {
-        let mean = subset_accuracies.iter().sum::<f64>() / k as f64;
-        let variance = subset_accuracies
-            .iter()
-            .map(|a| (a - mean).powi(2))
-            .sum::<f64>()
-            / (k - 1) as f64;
-        (variance / k as f64).sqrt()
-    } else {
-        (accuracy * (1.0 - accuracy) / questions).sqrt()
-    }
+/// The normal quantile of a two-sided 95 % interval.
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// Wilson score interval of a share `p` of `n` independent trials, at 95 %.
+fn wilson_interval(p: f64, n: f64) -> (f64, f64) {
+    let z2 = Z_95 * Z_95;
+    let denominator = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denominator;
+    let half = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 fn table(rows: &[ChoiceAccuracyRow]) -> String {
     let mut text = String::from(
         "# Multiple-choice accuracy per condition and test split\n\nShare of questions whose \
-         highest-likelihood option is a right one (%), ± one standard error (over the split's \
-         subsets when it has two or more, else binomial); chance is what guessing scores.\n\n\
-         | condition | split | accuracy | ± s.e. | chance | questions | subsets |\n\
+         highest-likelihood option is a right one (%), with its Wilson 95 % interval over the \
+         split's questions; chance is what guessing scores.\n\n\
+         | condition | split | accuracy | 95 % interval | chance | questions | subsets |\n\
          |---|---|---:|---:|---:|---:|---:|\n",
     );
     for row in rows {
         let _ = writeln!(
             text,
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {:.1} | {:.1}–{:.1} | {:.1} | {} | {} |",
             row.condition,
             row.split,
             100.0 * row.accuracy,
-            100.0 * row.stderr,
+            100.0 * row.low,
+            100.0 * row.high,
             100.0 * row.chance,
             row.questions,
             row.subsets
@@ -201,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn accuracy_chance_and_subset_errors_are_computed_per_split() {
+    fn accuracy_chance_and_wilson_intervals_are_computed_per_split() {
         // Four 2-way questions, 3 right: subset a 2/2, subset b 1/2.
         let mut scores = Vec::new();
         for (q, right, subset) in [
@@ -220,8 +215,24 @@ mod tests {
         assert!((row.accuracy - 0.75).abs() < 1e-12);
         assert!((row.chance - 0.5).abs() < 1e-12);
         assert_eq!(row.subsets, 2);
-        // Subset accuracies 1.0 and 0.5: sd 0.3536, over sqrt(2).
-        assert!((row.stderr - 0.25).abs() < 1e-12, "{}", row.stderr);
+        // 3 of 4 at 95 %: centre (0.75 + 0.4802) / 1.9604 = 0.6276, half-width
+        // 1.96 × sqrt(0.046875 + 0.0600) / 1.9604 = 0.3269 (Wilson 1927, by hand).
+        assert!((row.low - 0.300_64).abs() < 1e-4, "{}", row.low);
+        assert!((row.high - 0.954_41).abs() < 1e-4, "{}", row.high);
+    }
+
+    #[test]
+    fn the_interval_is_not_empty_at_the_extremes_and_narrows_with_questions() {
+        let (low, high) = wilson_interval(0.0, 20.0);
+        assert_eq!(low, 0.0);
+        assert!((high - 0.161_13).abs() < 1e-4, "{high}");
+        let (low, high) = wilson_interval(1.0, 20.0);
+        assert!((low - 0.838_87).abs() < 1e-4 && high == 1.0, "{low}");
+        let width = |n: f64| {
+            let (low, high) = wilson_interval(0.5, n);
+            high - low
+        };
+        assert!(width(400.0) < width(100.0) / 1.9);
     }
 
     #[test]

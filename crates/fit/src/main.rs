@@ -77,9 +77,10 @@ Examples:
     /// Multiple-choice accuracy per condition and test split (Lampinen et al. 2025): for each
     /// option-scores file written by `probe score` (one per condition: a model before and after
     /// finetuning, a served model in context, ...), the share of questions whose
-    /// highest-likelihood option is right, per `split`, with a standard error over the split's
-    /// `subset`s (binomial when it has one) and the chance level. Writes choice-accuracy.parquet
-    /// and choice-accuracy.md.
+    /// highest-likelihood option is right, per `split`, with its Wilson 95 % interval over the
+    /// split's questions (not the paper's standard error over `subset`s: a split may have only
+    /// two) and the chance level (mean of 1 / options). Writes choice-accuracy.parquet and
+    /// choice-accuracy.md.
     #[command(after_help = "\
 Example:
   fit choice-accuracy --scores base.parquet finetuned.parquet icl.parquet \\

@@ -12,13 +12,17 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::canvas::{drawing, Figure, FONT};
 use crate::figures::legend;
 
-pub(crate) const ATTRIBUTE_COLOURS: [RGBColor; 6] = [
+/// Six attributes; the last two are for figures with more series (icl-vs-finetune's seven
+/// conditions).
+pub(crate) const ATTRIBUTE_COLOURS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
 ];
 
 /// The attribute at a whole-numbered x tick (attributes placed at 0, 1, …), blank between ticks.

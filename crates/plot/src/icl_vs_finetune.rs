@@ -1,6 +1,8 @@
 //! Lampinen et al. 2025 Figures 2–4 in miniature: multiple-choice accuracy per test split
 //! (groups) and condition (bars: pretrained, finetuned, in context, finetuned on augmented
-//! data), ± one standard error, with each split's chance level.
+//! data), with Wilson 95 % intervals and each split's chance level. The two rules oracles are
+//! labelled for what they measure: `augmented-rules` states the tests' own sentences (a recall
+//! bound), `augmented-reworded` the same facts in words no test uses.
 
 use std::fmt::Write as _;
 
@@ -12,6 +14,26 @@ use plotters::prelude::*;
 use crate::bios_qa::ATTRIBUTE_COLOURS;
 use crate::canvas::{drawing, Figure, FONT};
 use crate::figures::legend;
+
+/// Conditions whose name alone would mislead, with what the figure and table call them.
+const LABELS: [(&str, &str); 2] = [
+    (
+        "augmented-rules",
+        "augmented-rules (test wording: recall bound)",
+    ),
+    (
+        "augmented-reworded",
+        "augmented-reworded (rules, other words)",
+    ),
+];
+
+/// What the figure and the table call a condition.
+fn label(condition: &str) -> &str {
+    LABELS
+        .iter()
+        .find(|(name, _)| *name == condition)
+        .map_or(condition, |(_, label)| label)
+}
 
 /// One dataset's accuracies: one panel of the figure.
 pub struct ChoicePanel {
@@ -118,16 +140,15 @@ impl ChoicePanel {
                     )
                 }))
                 .map_err(drawing)?
-                .label(condition.clone())
+                .label(label(condition))
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
                 });
             chart
                 .draw_series(placed.iter().map(|&(x0, row)| {
                     let x = x0 + width * 0.45;
-                    let (low, high) = (row.accuracy - row.stderr, row.accuracy + row.stderr);
                     PathElement::new(
-                        vec![(x, 100.0 * low.max(0.0)), (x, 100.0 * high.min(1.0))],
+                        vec![(x, 100.0 * row.low), (x, 100.0 * row.high)],
                         BLACK.stroke_width(1),
                     )
                 }))
@@ -155,7 +176,11 @@ impl ChoicePanel {
         let mut text = format!(
             "\n## {}\n\n| split | chance | {} |\n|---|---:|{}\n",
             self.title,
-            self.conditions.join(" | "),
+            self.conditions
+                .iter()
+                .map(|c| label(c))
+                .collect::<Vec<_>>()
+                .join(" | "),
             "---:|".repeat(self.conditions.len())
         );
         for split in &self.splits {
@@ -169,7 +194,12 @@ impl ChoicePanel {
                 .iter()
                 .map(|condition| {
                     self.row(condition, split).map_or("–".into(), |r| {
-                        format!("{:.1} ± {:.1}", 100.0 * r.accuracy, 100.0 * r.stderr)
+                        format!(
+                            "{:.1} [{:.1}, {:.1}]",
+                            100.0 * r.accuracy,
+                            100.0 * r.low,
+                            100.0 * r.high
+                        )
                     })
                 })
                 .collect();
@@ -220,8 +250,12 @@ impl Figure for IclVsFinetune {
     fn table(&self) -> String {
         let mut text = String::from(
             "# In-context learning against finetuning (Lampinen et al. 2025)\n\nMultiple-choice \
-             accuracy (%) ± one standard error per test split and condition; chance is what \
-             guessing scores.\n",
+             accuracy (%) per test split and condition, with its Wilson 95 % interval over the \
+             split's questions in brackets; chance is what guessing scores. \
+             `augmented-rules` is finetuned on the rules oracle in the tests' own wording: the \
+             right options appear verbatim in its training data, so it bounds recall, not \
+             inference. `augmented-reworded` is finetuned on the same derived facts in \
+             templates no test uses.\n",
         );
         for panel in &self.panels {
             text.push_str(&panel.table());

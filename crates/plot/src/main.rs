@@ -139,8 +139,10 @@ enum FigureCommand {
         output: PathBuf,
     },
     /// Lampinen et al. 2025 Figures 2–4: multiple-choice accuracy per test split and condition
-    /// (pretrained, finetuned, in context, finetuned on augmented data) ± one standard error,
-    /// with chance, one panel per dataset, from `fit choice-accuracy`'s tables.
+    /// (pretrained, finetuned, in context, finetuned on augmented data) with Wilson 95 %
+    /// intervals and chance, one panel per dataset, from `fit choice-accuracy`'s tables;
+    /// `augmented-rules` is labelled as the recall bound it is (the tests' own sentences) and
+    /// `augmented-reworded` as the same oracle in other words.
     IclVsFinetune {
         /// choice-accuracy.parquet of each dataset.
         #[arg(long, required = true, num_args = 1..)]

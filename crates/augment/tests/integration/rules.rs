@@ -231,9 +231,12 @@ fn the_disjoint_wording_states_derived_facts_only_in_reworded_templates() {
     let (mut reworded, mut tested) = (Vec::new(), Vec::new());
     for relation in file["relation"].as_array().unwrap() {
         let list = |key: &str| -> Vec<String> {
-            relation.get(key).and_then(|v| v.as_array()).map_or(Vec::new(), |a| {
-                a.iter().map(|t| t.as_str().unwrap().to_string()).collect()
-            })
+            relation
+                .get(key)
+                .and_then(|v| v.as_array())
+                .map_or(Vec::new(), |a| {
+                    a.iter().map(|t| t.as_str().unwrap().to_string()).collect()
+                })
         };
         reworded.extend(list("reworded"));
         tested.extend(list("templates"));
@@ -265,7 +268,11 @@ fn the_disjoint_wording_states_derived_facts_only_in_reworded_templates() {
     // A relation with no reworded template cannot be stated in the disjoint wording.
     write_rows(
         &input,
-        &[knowledge(0, "x", vec![fact("a", "all-are", "b"), fact("b", "no-are", "c")])],
+        &[knowledge(
+            0,
+            "x",
+            vec![fact("a", "all-are", "b"), fact("b", "no-are", "c")],
+        )],
     )
     .unwrap();
     let mut bare = options;
@@ -298,7 +305,10 @@ fn every_bundled_relation_has_a_reworded_template_that_no_test_wording_is_part_o
         let name = relation["name"].as_str().unwrap();
         let triple = fact("x", name, "y");
         assert!(
-            !relations.templates(&triple, Wording::Disjoint).unwrap().is_empty(),
+            !relations
+                .templates(&triple, Wording::Disjoint)
+                .unwrap()
+                .is_empty(),
             "{name}"
         );
     }
@@ -308,5 +318,8 @@ fn every_bundled_relation_has_a_reworded_template_that_no_test_wording_is_part_o
          reworded = [\"As a rule, {subject} are {object}.\"]\n",
     )
     .unwrap_err();
-    assert!(format!("{error:#}").contains("contains the template"), "{error:#}");
+    assert!(
+        format!("{error:#}").contains("contains the template"),
+        "{error:#}"
+    );
 }

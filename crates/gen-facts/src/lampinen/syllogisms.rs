@@ -134,7 +134,11 @@ pub(super) fn build(options: &SyllogismsOptions, data: &LampinenData) -> Result<
         let mut text = context(&listed);
         for premise in &premises {
             text.push(' ');
-            text.push_str(&relations.state(&premise.subject, &premise.relation, &premise.object)?);
+            text.push_str(&relations.state(
+                &premise.subject,
+                &premise.relation,
+                &premise.object,
+            )?);
         }
         documents.push(Knowledge {
             id: 0,

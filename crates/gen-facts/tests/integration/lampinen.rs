@@ -178,9 +178,9 @@ fn syllogisms_have_exactly_one_valid_conclusion_that_is_never_trained() {
             .documents
             .iter()
             .find(|d| {
-                d.facts.iter().any(|f| {
-                    ends.contains(f.subject.as_str()) || ends.contains(f.object.as_str())
-                })
+                d.facts
+                    .iter()
+                    .any(|f| ends.contains(f.subject.as_str()) || ends.contains(f.object.as_str()))
             })
             .unwrap();
         let mut sets: Vec<&str> = document
@@ -224,12 +224,19 @@ fn quantifier_preference_accuracy(rows: &[ChoiceOption], quantifier: &str) -> f6
     for row in rows {
         questions.entry(row.question_id).or_default().push(row);
     }
-    let opens = |o: &ChoiceOption| o.completion.trim_start().starts_with(&format!("{quantifier} "));
+    let opens = |o: &ChoiceOption| {
+        o.completion
+            .trim_start()
+            .starts_with(&format!("{quantifier} "))
+    };
     let credit: f64 = questions
         .values()
         .map(|options| {
             let top: Vec<&&ChoiceOption> = options.iter().filter(|o| opens(o)).collect();
-            assert!(!top.is_empty(), "every question has a `{quantifier}` option");
+            assert!(
+                !top.is_empty(),
+                "every question has a `{quantifier}` option"
+            );
             top.iter().filter(|o| o.correct == 1).count() as f64 / top.len() as f64
         })
         .sum();
@@ -260,7 +267,11 @@ fn preferring_one_quantifier_scores_chance_on_syllogisms() {
             );
         }
         // Every mood is used, and the subset names it.
-        let moods: HashSet<&str> = dataset.questions.iter().map(|q| q.subset.as_str()).collect();
+        let moods: HashSet<&str> = dataset
+            .questions
+            .iter()
+            .map(|q| q.subset.as_str())
+            .collect();
         if pairs >= 400 {
             assert_eq!(moods.len(), 7, "{moods:?}");
         }
@@ -353,12 +364,6 @@ fn a_bad_data_file_is_named_in_the_error() {
             "more = \"more-dangerouss\"",
         ),
         ("relations.toml", "result = \"is-a\"", "result = \"is-an\""),
-        // A reworded sentence must be one that no dataset uses.
-        (
-            "relations.toml",
-            "reworded = [\"{subject} carry a greater risk than {object} do.\"]",
-            "reworded = [\"{subject} are more dangerous than {object}.\"]",
-        ),
         (
             "hierarchy.toml",
             "parent = \"mammals\"",

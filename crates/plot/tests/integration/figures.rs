@@ -390,7 +390,8 @@ fn q_probes_are_drawn_beside_qa_accuracy() {
     assert!(stderr.contains("answers.parquet"), "{stderr}");
 }
 
-/// One panel per dataset, conditions as bars; the table shows accuracy ± s.e. per split.
+/// One panel per dataset, conditions as bars; the table shows accuracy and its interval per
+/// split, and names the verbatim oracle as a recall bound.
 #[test]
 fn icl_against_finetuning_is_drawn_per_dataset() {
     let dir = tempfile::tempdir().unwrap();
@@ -399,13 +400,15 @@ fn icl_against_finetuning_is_drawn_per_dataset() {
         split: split.into(),
         questions: 100,
         accuracy,
-        stderr: 0.05,
+        low: accuracy - 0.1,
+        high: accuracy + 0.05,
         subsets: 2,
         chance: 0.5,
     };
     let reversals = vec![
         row("finetuned", "reversals", 0.5),
         row("icl", "reversals", 0.9),
+        row("augmented-rules", "reversals", 0.95),
     ];
     let semantic = vec![
         row("finetuned", "reversals", 0.6),
@@ -435,10 +438,11 @@ fn icl_against_finetuning_is_drawn_per_dataset() {
     let table = std::fs::read_to_string(dir.path().join("out/icl.md")).unwrap();
     for expected in [
         "## reversals",
-        "| reversals | 50.0 | 50.0 ± 5.0 | 90.0 ± 5.0 |",
+        "| split | chance | finetuned | icl | augmented-rules (test wording: recall bound) |",
+        "| reversals | 50.0 | 50.0 [40.0, 55.0] | 90.0 [80.0, 95.0] | 95.0 [85.0, 100.0] |",
         "## semantic",
-        "| syllogisms | 50.0 | 30.0 ± 5.0 | 70.0 ± 5.0 |",
-        "| reversals | 50.0 | 60.0 ± 5.0 | – |",
+        "| syllogisms | 50.0 | 30.0 [20.0, 35.0] | 70.0 [60.0, 75.0] |",
+        "| reversals | 50.0 | 60.0 [50.0, 65.0] | – |",
     ] {
         assert!(table.contains(expected), "`{expected}` not in\n{table}");
     }

@@ -265,6 +265,86 @@ fn bios_smoke_preset_runs_the_biography_chain() {
     assert!(mixed.contains("| single+mixed |"), "{mixed}");
 }
 
+/// `text` with every nonsense name replaced by `{}`, longest names first, whole words only:
+/// the template a sentence was rendered from.
+fn skeleton(text: &str, names: &[&str]) -> String {
+    let mut out = text.to_string();
+    for name in names {
+        let mut from = 0;
+        while let Some(found) = out[from..].find(name) {
+            let start = from + found;
+            let end = start + name.len();
+            let before = out[..start].chars().next_back();
+            let after = out[end..].chars().next();
+            let bounded = |c: Option<char>| c.map_or(true, |c| !c.is_alphanumeric() && c != '-');
+            if bounded(before) && bounded(after) {
+                out.replace_range(start..end, "{}");
+                from = start + 2;
+            } else {
+                from = end;
+            }
+        }
+    }
+    out
+}
+
+/// The sentences of a text (split after ". " and ": ", so a syllogism's context is apart).
+fn sentences(text: &str) -> Vec<&str> {
+    text.split_inclusive(". ")
+        .flat_map(|s| s.split_inclusive(": "))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// No sentence that `augment --wording disjoint` added equals, contains or shares a template
+/// with any option (right or wrong) of any test split of the dataset in `dir`.
+fn assert_reworded_oracle_shares_nothing_with_the_options(dir: &Path) {
+    let knowledge: Vec<Knowledge> = read_rows(&dir.join("knowledge.parquet")).unwrap();
+    let options: Vec<ChoiceOption> = read_rows(&dir.join("options.parquet")).unwrap();
+    let reworded: Vec<AugmentedRow> = read_rows(&dir.join("augmented-reworded.parquet")).unwrap();
+    let mut names: Vec<&str> = knowledge
+        .iter()
+        .flat_map(|k| &k.facts)
+        .flat_map(|f| [f.subject.as_str(), f.object.as_str()])
+        .collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    names.dedup();
+    let statements: Vec<String> = options
+        .iter()
+        .map(|o| format!("{}{}", o.prompt, o.completion))
+        .collect();
+    let tested: Vec<String> = statements
+        .iter()
+        .map(|s| sentences(s).last().unwrap().to_string())
+        .collect();
+    let templates: std::collections::HashSet<String> =
+        tested.iter().map(|s| skeleton(s, &names)).collect();
+    let added: Vec<&AugmentedRow> = reworded
+        .iter()
+        .filter(|r| r.strategy != "original")
+        .collect();
+    assert!(!added.is_empty(), "{}: no augmentations", dir.display());
+    for row in added {
+        for statement in &tested {
+            assert!(
+                !row.text.contains(statement.as_str()),
+                "{}: `{}` states the option `{statement}`",
+                dir.display(),
+                row.text
+            );
+        }
+        for sentence in sentences(&row.text) {
+            let template = skeleton(sentence, &names);
+            assert!(
+                !templates.contains(&template),
+                "{}: `{sentence}` has the template `{template}` of an option",
+                dir.display()
+            );
+        }
+    }
+}
+
 /// Lampinen et al. as a user runs it without a served model: `make reproduce-icl-vs-finetune`
 /// with the lampinen-smoke preset, through gen-facts (the three nonsense-word datasets),
 /// augment (the rules backend), inject, train (pretraining, then finetuning per condition),
@@ -280,7 +360,10 @@ fn lampinen_smoke_preset_compares_conditions_per_split() {
         String::from_utf8_lossy(&output.stderr)
     );
     let work = results.path().join("work/lampinen-smoke");
-    // The rules oracle states every tested reversal, so the augmented finetuning data holds the
+    for dataset in ["reversals", "syllogisms", "semantic"] {
+        assert_reworded_oracle_shares_nothing_with_the_options(&work.join(dataset));
+    }
+    // The verbatim rules oracle states every tested reversal, so its finetuning data holds the
     // right option of each reversal question.
     let options: Vec<ChoiceOption> = read_rows(&work.join("reversals/options.parquet")).unwrap();
     let augmented: Vec<AugmentedRow> =
@@ -297,9 +380,14 @@ fn lampinen_smoke_preset_compares_conditions_per_split() {
     for (dataset, splits) in [("reversals", 1), ("syllogisms", 1), ("semantic", 4)] {
         let rows: Vec<ChoiceAccuracyRow> =
             read_rows(&work.join(format!("{dataset}/choice-accuracy.parquet"))).unwrap();
-        assert_eq!(rows.len(), 3 * splits, "{dataset}");
+        assert_eq!(rows.len(), 4 * splits, "{dataset}");
         let conditions: Vec<&str> = rows.iter().map(|r| r.condition.as_str()).collect();
-        for condition in ["pretrained", "finetuned", "augmented-rules"] {
+        for condition in [
+            "pretrained",
+            "finetuned",
+            "augmented-reworded",
+            "augmented-rules",
+        ] {
             assert!(conditions.contains(&condition), "{dataset}: {conditions:?}");
         }
         assert!(rows
@@ -310,6 +398,10 @@ fn lampinen_smoke_preset_compares_conditions_per_split() {
         std::fs::read_to_string(results.path().join("icl-vs-finetune/icl-vs-finetune.md")).unwrap();
     assert!(
         table.contains("## semantic") && table.contains("| category-holdouts |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("augmented-rules (test wording: recall bound)"),
         "{table}"
     );
     assert!(results
