@@ -29,7 +29,7 @@ VARIANTS := $(subst $(comma),$(space),$(BIOS_VARIANTS))
 $(BW)/%/bios.parquet $(BW)/%/people.parquet $(BW)/%/qa.parquet: $(BW)/preset.mk $(BIN)/gen-facts
 	@mkdir -p $(BW)/$*
 	$(BIN)/gen-facts bios -n $(BIOS_PEOPLE) --variant $* --seed $(BIOS_SEED) \
-	  -o $(BW)/$*/bios.parquet --people $(BW)/$*/people.parquet --qa $(BW)/$*/qa.parquet
+	  --validation-fraction $(BIOS_VALIDATION_FRACTION) -o $(BW)/$*/bios.parquet --people $(BW)/$*/people.parquet --qa $(BW)/$*/qa.parquet
 
 # The celebrity experiment (the paper's Figure 8) as one more "variant": as many celebrities as
 # people, with multi5+permute biographies and their QA trained on, beside the main group written
@@ -84,16 +84,19 @@ $(BW)/%/answers.parquet: $(BW)/%/finetune/done $(BW)/%/qa.parquet $(BIN)/probe
 	  --device $(DEVICE) -o $@ --table $(BW)/$*/answers.md
 
 # Probes on the pretrained model's last layer: at the token before each attribute (P) and at the
-# end of the name alone (Q).
+# end of the name alone (Q). Each probe's ridge penalty is the one of bios_probe.ridge that scores
+# best on the validation people; it is then refitted on all of P_train and scored on P_test.
 $(BW)/%/p-probe/linear-probe.md: $(BW)/%/base/done $(BIN)/probe $(BIN)/fit
 	$(BIN)/probe hidden --checkpoint $(BW)/$*/base --tokenizer $(BW)/$*/pretrain/tokenizer.json \
 	  --bios $(BW)/$*/bios.parquet --layers last --device $(DEVICE) -o $(BW)/$*/hidden-p.parquet
-	$(BIN)/fit linear-probe --hidden $(BW)/$*/hidden-p.parquet --people $(BW)/$*/people.parquet -o $(BW)/$*/p-probe
+	$(BIN)/fit linear-probe --hidden $(BW)/$*/hidden-p.parquet --people $(BW)/$*/people.parquet \
+	  --ridge $(BIOS_PROBE_RIDGE) -o $(BW)/$*/p-probe
 
 $(BW)/%/q-probe/linear-probe.md: $(BW)/%/base/done $(BIN)/probe $(BIN)/fit
 	$(BIN)/probe hidden --checkpoint $(BW)/$*/base --tokenizer $(BW)/$*/pretrain/tokenizer.json \
 	  --people $(BW)/$*/people.parquet --layers last --device $(DEVICE) -o $(BW)/$*/hidden-q.parquet
-	$(BIN)/fit linear-probe --hidden $(BW)/$*/hidden-q.parquet --people $(BW)/$*/people.parquet -o $(BW)/$*/q-probe
+	$(BIN)/fit linear-probe --hidden $(BW)/$*/hidden-q.parquet --people $(BW)/$*/people.parquet \
+	  --ridge $(BIOS_PROBE_RIDGE) -o $(BW)/$*/q-probe
 
 $(RESULTS)/bios-qa/bios-qa.png: $(foreach v,$(VARIANTS),$(BW)/$(v)/answers.parquet) $(BIN)/plot
 	$(BIN)/plot bios-qa --answers $(foreach v,$(VARIANTS),$(BW)/$(v)/answers.parquet) \

@@ -19,6 +19,7 @@ if os.path.exists(B_PRESET_FILE):
     BIOS_SEED = B["bios"]["seed"]
 
     BIOS_CMD = (f"{BIN}/gen-facts bios -n {B['bios']['people']} --variant {{wildcards.variant}} "
+                f"--validation-fraction {B['bios']['validation_fraction']} "
                 f"--seed {BIOS_SEED} -o {{output.bios}} --people {{output.people}} --qa {{output.qa}}")
     BIOS_PRETRAIN_CMD = (f"rm -rf {BW}/{{wildcards.variant}}/pretrain && {BIN}/inject -c {{input}} "
                          f"-o {BW}/{{wildcards.variant}}/pretrain --shuffle --seed {BIOS_SEED} "
@@ -57,7 +58,9 @@ if os.path.exists(B_PRESET_FILE):
                       f"--tokenizer {BW}/{{wildcards.variant}}/pretrain/tokenizer.json {{params.input}} "
                       f"--layers last -o {BW}/{{wildcards.variant}}/hidden-{{wildcards.kind}}.parquet && "
                       f"{BIN}/fit linear-probe --hidden {BW}/{{wildcards.variant}}/hidden-{{wildcards.kind}}.parquet "
-                      f"--people {BW}/{{wildcards.variant}}/people.parquet -o {BW}/{{wildcards.variant}}/{{wildcards.kind}}-probe")
+                      f"--people {BW}/{{wildcards.variant}}/people.parquet "
+                      f"--ridge {','.join(str(r) for r in B['bios_probe']['ridge'])} "
+                      f"-o {BW}/{{wildcards.variant}}/{{wildcards.kind}}-probe")
     BIOS_QA_FIGURE_CMD = (f"{BIN}/plot bios-qa --answers {{input}} --variants {','.join(VARIANTS)} "
                           f"-o {RESULTS}/bios-qa/bios-qa")
     BIOS_PROBING_CMD = (f"{BIN}/plot probe-positions --probes "

@@ -89,6 +89,12 @@ flat_artifact! {
         accuracy: f64,
         /// Accuracy of always answering the training set's most common label.
         baseline: f64,
+        /// Share of test examples whose label occurs among the training labels: the most any
+        /// classifier over those labels can score.
+        ceiling: f64,
+        /// The ridge penalty λ the probe was fitted with (chosen on the validation people
+        /// when several were offered).
+        ridge: f64,
     }
 }
 

@@ -7,6 +7,12 @@
 //! predicted label is the largest score. The paper trains a softmax probe by gradient descent
 //! (with a rank-2 update of the embedding); a closed-form linear probe needs no learning-rate or
 //! step count, is deterministic to the bit, and one factorisation serves all six attributes.
+//!
+//! λ is never chosen on P_test: given several, each probe is fitted with each on the `train`
+//! people and scored on the `validation` people (`gen-facts bios --validation-fraction`), and the
+//! best is refitted on both. Beside every accuracy stands its ceiling, the share of P_test whose
+//! label occurs among the training labels: a probe can only answer labels it was fitted on, so
+//! with few P_train people a low accuracy says little about what the hidden states encode.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -21,18 +27,34 @@ use factlab_artifacts::{
 pub struct LinearProbeOptions {
     pub hidden: PathBuf,
     pub people: PathBuf,
-    /// λ of the ridge penalty on standardised features.
-    pub ridge: f64,
+    /// Candidate λ of the ridge penalty on standardised features; with more than one, each
+    /// probe's is chosen on the validation people.
+    pub ridges: Vec<f64>,
     pub output: PathBuf,
 }
 
 pub const LINEAR_PROBE_FILE: &str = "linear-probe.parquet";
 pub const LINEAR_PROBE_TABLE: &str = "linear-probe.md";
 
+/// One layer × position's hidden states by the split of their person.
+#[derive(Default)]
+struct Splits<'a> {
+    train: Vec<&'a HiddenState>,
+    validation: Vec<&'a HiddenState>,
+    test: Vec<&'a HiddenState>,
+}
+
 /// Fits every probe, writes `linear-probe.parquet` and `linear-probe.md` into the output folder.
 pub fn run_linear_probes(options: &LinearProbeOptions) -> Result<Vec<LinearProbeRow>> {
-    if !(options.ridge.is_finite() && options.ridge > 0.0) {
-        bail!("--ridge is {}; expected a positive number", options.ridge);
+    if options.ridges.is_empty() {
+        bail!("--ridge is empty; expected one or more positive numbers");
+    }
+    if let Some(bad) = options
+        .ridges
+        .iter()
+        .find(|r| !(r.is_finite() && **r > 0.0))
+    {
+        bail!("--ridge has {bad}; expected positive numbers");
     }
     check_made_from(&options.hidden, BioEntry::NAME, &options.people)?;
     let people: HashMap<u32, Person> = read_rows::<Person>(&options.people)?
@@ -40,50 +62,40 @@ pub fn run_linear_probes(options: &LinearProbeOptions) -> Result<Vec<LinearProbe
         .map(|p| (p.person_id, p))
         .collect();
     let states = read_hidden(&options.hidden)?;
-    let mut groups: BTreeMap<(u32, String), Vec<&HiddenState>> = BTreeMap::new();
+    let mut groups: BTreeMap<(u32, String), Splits> = BTreeMap::new();
     for state in &states {
-        if !people.contains_key(&state.person_id) {
+        let Some(person) = people.get(&state.person_id) else {
             bail!(
                 "{}: person {} is not in {}; were the two made from the same `gen-facts bios` run?",
                 options.hidden.display(),
                 state.person_id,
                 options.people.display()
             );
-        }
-        groups
+        };
+        let splits = groups
             .entry((state.layer, state.position.clone()))
-            .or_default()
-            .push(state);
+            .or_default();
+        match person.split.as_str() {
+            "train" => splits.train.push(state),
+            "validation" => splits.validation.push(state),
+            "test" => splits.test.push(state),
+            other => bail!(
+                "{}: person {} has split `{other}` (column `split`); expected train, validation or test",
+                options.people.display(),
+                state.person_id
+            ),
+        }
     }
     let mut rows = Vec::new();
-    for ((layer, position), states) in &groups {
-        let (train, test): (Vec<&HiddenState>, Vec<&HiddenState>) = states
-            .iter()
-            .partition(|s| people[&s.person_id].split == "train");
-        if train.is_empty() || test.is_empty() {
-            bail!(
-                "{}: layer {layer}, position {position} has {} P_train and {} P_test states; a probe needs both",
-                options.hidden.display(),
-                train.len(),
-                test.len()
-            );
-        }
-        let probe = RidgeProbe::fit(&train, options.ridge)
-            .with_context(|| format!("layer {layer}, position {position}"))?;
-        for (index, task) in ATTRIBUTES.iter().enumerate() {
-            let label = |s: &HiddenState| task_label(&people[&s.person_id], index);
-            let (accuracy, baseline, classes) = probe.score(&train, &test, label);
-            rows.push(LinearProbeRow {
-                layer: *layer,
-                position: position.clone(),
-                task: task.to_string(),
-                train_examples: train.len() as u32,
-                test_examples: test.len() as u32,
-                classes: classes as u32,
-                accuracy,
-                baseline,
-            });
-        }
+    for ((layer, position), splits) in &groups {
+        rows.extend(
+            probe_group(*layer, position, splits, options, &people).with_context(|| {
+                format!(
+                    "{}: layer {layer}, position {position}",
+                    options.hidden.display()
+                )
+            })?,
+        );
     }
     std::fs::create_dir_all(&options.output)
         .with_context(|| format!("creating {}", options.output.display()))?;
@@ -92,6 +104,83 @@ pub fn run_linear_probes(options: &LinearProbeOptions) -> Result<Vec<LinearProbe
         &options.output.join(LINEAR_PROBE_TABLE),
         table(&rows).as_bytes(),
     )?;
+    Ok(rows)
+}
+
+/// The six attributes' probes at one layer and position: λ per attribute chosen on the
+/// validation states (when there are several), then fitted on train and validation together.
+fn probe_group(
+    layer: u32,
+    position: &str,
+    splits: &Splits,
+    options: &LinearProbeOptions,
+    people: &HashMap<u32, Person>,
+) -> Result<Vec<LinearProbeRow>> {
+    if splits.train.is_empty() || splits.test.is_empty() {
+        bail!(
+            "{} train and {} test states; a probe needs both",
+            splits.train.len(),
+            splits.test.len()
+        );
+    }
+    let label = |index: usize| move |s: &HiddenState| task_label(&people[&s.person_id], index);
+    let chosen: Vec<f64> = match options.ridges.as_slice() {
+        [only] => vec![*only; ATTRIBUTES.len()],
+        _ if splits.validation.is_empty() => bail!(
+            "--ridge offers {} values but no person has split `validation` to choose among them; \
+             give one value, or people from `gen-facts bios --validation-fraction`",
+            options.ridges.len()
+        ),
+        ridges => {
+            let gram = Gram::new(&splits.train)?;
+            // best[attribute] = (validation accuracy, λ); the larger λ wins ties.
+            let mut best = vec![(f64::NEG_INFINITY, 0.0); ATTRIBUTES.len()];
+            for &ridge in ridges {
+                let probe = gram.probe(ridge)?;
+                for (index, best) in best.iter_mut().enumerate() {
+                    let accuracy = probe
+                        .score(&splits.train, &splits.validation, label(index))
+                        .accuracy;
+                    if accuracy > best.0 || (accuracy == best.0 && ridge > best.1) {
+                        *best = (accuracy, ridge);
+                    }
+                }
+            }
+            best.into_iter().map(|(_, ridge)| ridge).collect()
+        }
+    };
+    let fitted: Vec<&HiddenState> = splits
+        .train
+        .iter()
+        .chain(&splits.validation)
+        .copied()
+        .collect();
+    let gram = Gram::new(&fitted)?;
+    let mut probes: Vec<(f64, RidgeProbe)> = Vec::new();
+    let mut rows = Vec::new();
+    for (index, (task, &ridge)) in ATTRIBUTES.iter().zip(&chosen).enumerate() {
+        if !probes.iter().any(|(r, _)| *r == ridge) {
+            probes.push((ridge, gram.probe(ridge)?));
+        }
+        let probe = &probes
+            .iter()
+            .find(|(r, _)| *r == ridge)
+            .expect("fitted above")
+            .1;
+        let scores = probe.score(&fitted, &splits.test, label(index));
+        rows.push(LinearProbeRow {
+            layer,
+            position: position.to_string(),
+            task: task.to_string(),
+            train_examples: fitted.len() as u32,
+            test_examples: splits.test.len() as u32,
+            classes: scores.classes as u32,
+            accuracy: scores.accuracy,
+            baseline: scores.baseline,
+            ceiling: scores.ceiling,
+            ridge,
+        });
+    }
     Ok(rows)
 }
 
@@ -110,17 +199,17 @@ fn task_label(person: &Person, attribute: usize) -> String {
     value.to_string()
 }
 
-/// Standardisation and the Cholesky factor of `XᵀX/n + λI` over the training states.
-struct RidgeProbe {
+/// The training states' standardisation and `XᵀX/n` (bias last), shared by every λ.
+struct Gram {
     mean: Vec<f64>,
     scale: Vec<f64>,
-    /// Lower-triangular factor L of the (width + 1)² system, bias last.
-    factor: Vec<f64>,
+    /// Lower triangle of the (width + 1)² matrix.
+    matrix: Vec<f64>,
     width: usize,
 }
 
-impl RidgeProbe {
-    fn fit(train: &[&HiddenState], ridge: f64) -> Result<Self> {
+impl Gram {
+    fn new(train: &[&HiddenState]) -> Result<Self> {
         let width = train[0].vector.len();
         if let Some(odd) = train.iter().find(|s| s.vector.len() != width) {
             bail!(
@@ -145,27 +234,24 @@ impl RidgeProbe {
         for s in &mut scale {
             *s = 1.0 / s.sqrt().max(1e-6);
         }
-        let mut probe = RidgeProbe {
+        let mut gram = Gram {
             mean,
             scale,
-            factor: Vec::new(),
+            matrix: Vec::new(),
             width,
         };
         let size = width + 1;
-        let mut gram = vec![0.0; size * size];
+        let mut matrix = vec![0.0; size * size];
         for state in train {
-            let x = probe.features(state);
+            let x = gram.features(state);
             for i in 0..size {
                 for j in 0..=i {
-                    gram[i * size + j] += x[i] * x[j] / n;
+                    matrix[i * size + j] += x[i] * x[j] / n;
                 }
             }
         }
-        for i in 0..width {
-            gram[i * size + i] += ridge;
-        }
-        probe.factor = cholesky(gram, size).context("the ridge system is not positive definite")?;
-        Ok(probe)
+        gram.matrix = matrix;
+        Ok(gram)
     }
 
     /// The standardised vector with the bias feature appended.
@@ -180,14 +266,47 @@ impl RidgeProbe {
             .collect()
     }
 
-    /// Fits the weights for `label` and returns (test accuracy, majority baseline, classes).
+    /// Factorises `XᵀX/n + λI` (the bias unpenalised).
+    fn probe(&self, ridge: f64) -> Result<RidgeProbe<'_>> {
+        let size = self.width + 1;
+        let mut system = self.matrix.clone();
+        for i in 0..self.width {
+            system[i * size + i] += ridge;
+        }
+        let factor = cholesky(system, size).with_context(|| {
+            format!("the ridge system with λ = {ridge} is not positive definite")
+        })?;
+        Ok(RidgeProbe { gram: self, factor })
+    }
+}
+
+/// The Cholesky factor of one λ's system over the training states.
+struct RidgeProbe<'a> {
+    gram: &'a Gram,
+    /// Lower-triangular factor L of the (width + 1)² system, bias last.
+    factor: Vec<f64>,
+}
+
+/// What one probe scores on its test states.
+struct Scores {
+    accuracy: f64,
+    /// Always answering the training set's most common label.
+    baseline: f64,
+    /// Share of test states whose label occurs in the training set.
+    ceiling: f64,
+    classes: usize,
+}
+
+impl RidgeProbe<'_> {
+    /// Fits the weights for `label` on `train` (the states the Gram was made from) and scores
+    /// them on `test`.
     fn score(
         &self,
         train: &[&HiddenState],
         test: &[&HiddenState],
         label: impl Fn(&HiddenState) -> String,
-    ) -> (f64, f64, usize) {
-        let size = self.width + 1;
+    ) -> Scores {
+        let size = self.gram.width + 1;
         let mut classes: BTreeMap<String, usize> = BTreeMap::new();
         let mut counts: Vec<usize> = Vec::new();
         let train_labels: Vec<usize> = train
@@ -206,7 +325,7 @@ impl RidgeProbe {
         // Column c of XᵀY/n is the sum of class c's feature vectors over n.
         let mut weights = vec![vec![0.0; size]; classes.len()];
         for (state, &class) in train.iter().zip(&train_labels) {
-            for (w, x) in weights[class].iter_mut().zip(self.features(state)) {
+            for (w, x) in weights[class].iter_mut().zip(self.gram.features(state)) {
                 *w += x / n;
             }
         }
@@ -216,10 +335,10 @@ impl RidgeProbe {
         let majority = (0..counts.len())
             .max_by_key(|&c| (counts[c], std::cmp::Reverse(c)))
             .expect("a probe has training examples");
-        let (mut right, mut baseline) = (0usize, 0usize);
+        let (mut right, mut baseline, mut seen) = (0usize, 0usize, 0usize);
         for state in test {
             let truth = classes.get(&label(state)).copied();
-            let x = self.features(state);
+            let x = self.gram.features(state);
             let scores = weights
                 .iter()
                 .map(|w| w.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>());
@@ -235,9 +354,15 @@ impl RidgeProbe {
                 .0;
             right += usize::from(truth == Some(best));
             baseline += usize::from(truth == Some(majority));
+            seen += usize::from(truth.is_some());
         }
         let total = test.len() as f64;
-        (right as f64 / total, baseline as f64 / total, classes.len())
+        Scores {
+            accuracy: right as f64 / total,
+            baseline: baseline as f64 / total,
+            ceiling: seen as f64 / total,
+            classes: classes.len(),
+        }
     }
 }
 
@@ -270,13 +395,17 @@ fn solve(factor: &[f64], size: usize, b: &mut [f64]) {
     }
 }
 
-/// Accuracy per position (rows) and attribute (columns), one table per layer, in percent.
+/// Accuracy per position (rows) and attribute (columns), one table per layer, in percent, each
+/// beside its majority baseline and its ceiling.
 fn table(rows: &[LinearProbeRow]) -> String {
     let mut text = String::from(
         "# Linear probes on frozen hidden states\n\nAccuracy on P_test people (%) of a linear \
-         classifier fitted on P_train people's hidden states; in brackets, the majority baseline. \
-         Positions: the token just before each attribute's value (P-probing), or the end of the \
-         name (Q-probing). birth_date is predicted by its month.\n",
+         classifier fitted on P_train people's hidden states (its ridge penalty chosen on the \
+         validation people held out of P_train); in brackets, the majority baseline and, after \
+         ≤, the ceiling: the share of P_test people whose label occurs among P_train's, the \
+         most a probe can score. Positions: the token just before each attribute's value \
+         (P-probing), or the end of the name (Q-probing). birth_date is predicted by its \
+         month.\n",
     );
     let mut layers: BTreeMap<u32, Vec<&LinearProbeRow>> = BTreeMap::new();
     for row in rows {
@@ -302,7 +431,12 @@ fn table(rows: &[LinearProbeRow]) -> String {
                     rows.iter()
                         .find(|r| r.position == position && r.task == *task)
                         .map_or("–".into(), |r| {
-                            format!("{:.1} ({:.1})", 100.0 * r.accuracy, 100.0 * r.baseline)
+                            format!(
+                                "{:.1} ({:.1}, ≤ {:.1})",
+                                100.0 * r.accuracy,
+                                100.0 * r.baseline,
+                                100.0 * r.ceiling
+                            )
                         })
                 })
                 .collect();
@@ -358,20 +492,31 @@ mod tests {
         let test: Vec<HiddenState> = (60..90).map(&mut make).collect();
         let train_refs: Vec<&HiddenState> = train.iter().collect();
         let test_refs: Vec<&HiddenState> = test.iter().collect();
-        let probe = RidgeProbe::fit(&train_refs, 1e-3).unwrap();
-        let (accuracy, baseline, classes) =
-            probe.score(&train_refs, &test_refs, |s| (s.person_id % 3).to_string());
-        assert_eq!(classes, 3);
-        assert_eq!(accuracy, 1.0);
-        assert!((baseline - 1.0 / 3.0).abs() < 1e-9);
+        let gram = Gram::new(&train_refs).unwrap();
+        let probe = gram.probe(1e-3).unwrap();
+        let scores = probe.score(&train_refs, &test_refs, |s| (s.person_id % 3).to_string());
+        assert_eq!(scores.classes, 3);
+        assert_eq!(scores.accuracy, 1.0);
+        assert_eq!(scores.ceiling, 1.0);
+        assert!((scores.baseline - 1.0 / 3.0).abs() < 1e-9);
         // The same labels shuffled across people: the features no longer tell them apart, so
         // the probe falls to about chance (1/3), far from the 100 % above.
         let mut shuffled: Vec<u32> = (0..90).map(|id| id % 3).collect();
         factlab_rng::Rng::new(9).shuffle(&mut shuffled);
-        let (accuracy, _, _) = probe.score(&train_refs, &test_refs, |s| {
+        let scores = probe.score(&train_refs, &test_refs, |s| {
             shuffled[s.person_id as usize].to_string()
         });
-        assert!(accuracy < 0.6, "{accuracy}");
+        assert!(scores.accuracy < 0.6, "{}", scores.accuracy);
+        // A label no training person has: a tenth of the test people are out of reach.
+        let scores = probe.score(&train_refs, &test_refs, |s| {
+            if s.person_id % 10 == 0 && s.person_id >= 60 {
+                "unseen".to_string()
+            } else {
+                (s.person_id % 3).to_string()
+            }
+        });
+        assert!((scores.ceiling - 0.9).abs() < 1e-12, "{}", scores.ceiling);
+        assert!((scores.accuracy - 0.9).abs() < 1e-12, "{}", scores.accuracy);
     }
 
     #[test]

@@ -65,9 +65,11 @@ Examples:
         /// people.parquet of the same `gen-facts bios` run (labels and splits).
         #[arg(long)]
         people: PathBuf,
-        /// Ridge penalty λ on standardised features.
-        #[arg(long, default_value_t = 0.01, value_parser = positive_f64())]
-        ridge: f64,
+        /// Ridge penalty λ on standardised features; several, comma-separated, are candidates:
+        /// each probe takes the one that scores best on the `validation` people when fitted on
+        /// the `train` people, then is refitted on both.
+        #[arg(long, default_value = "0.01", value_delimiter = ',', value_parser = positive_f64())]
+        ridge: Vec<f64>,
         /// Output folder.
         #[arg(short, long)]
         output: PathBuf,
@@ -170,7 +172,7 @@ fn main() -> Result<()> {
         let rows = fit::run_linear_probes(&LinearProbeOptions {
             hidden,
             people,
-            ridge,
+            ridges: ridge,
             output: output.clone(),
         })?;
         tracing::info!(

@@ -115,7 +115,8 @@ Examples:
     /// Writes the entries (a `text` column, globally shuffled so that packing them in order
     /// never puts one person's entries in one window; each attribute's byte span alongside),
     /// the people, and six question–answer pairs per person. The first --train-fraction of the
-    /// people are P_train (their QA is finetuning data), the rest P_test. With --celebrities N,
+    /// people are P_train (their QA is finetuning data), the rest P_test; the last
+    /// --validation-fraction of P_train are the validation split instead. With --celebrities N,
     /// N more people get --celebrity-variant biographies and are the QA-trained group, and the
     /// main group (the minority) is tested (the paper's Figure 8).
     ///
@@ -148,6 +149,11 @@ Examples:
         /// Share of the main group in P_train (without celebrities), from 0 to 1.
         #[arg(long, default_value_t = 0.5, value_parser = factlab_cli::finite_f64_in(0.0..=1.0))]
         train_fraction: f64,
+        /// Share of P_train held out as the `validation` split, from 0 to 1 (without
+        /// celebrities): its QA is not finetuned on, so learning rates and probe penalties are
+        /// chosen on it, never on P_test.
+        #[arg(long, default_value_t = 0.0, value_parser = factlab_cli::finite_f64_in(0.0..=1.0))]
+        validation_fraction: f64,
         /// Who "he"/"she"/"they" is: random he/she/they per person (Part 3.1's text), random
         /// he/she (Part 3.3), or he/she by id parity (the authors' released generator).
         #[arg(long, value_enum, default_value_t = Pronouns::HeSheThey)]
@@ -313,6 +319,7 @@ fn main() -> Result<()> {
             celebrities,
             celebrity_variant,
             train_fraction,
+            validation_fraction,
             pronouns,
             order,
             date_style,
@@ -332,6 +339,7 @@ fn main() -> Result<()> {
                     celebrities,
                     celebrity_variant,
                     train_fraction,
+                    validation_fraction,
                     pronouns: match pronouns {
                         Pronouns::HeSheThey => PronounRule::HeSheThey,
                         Pronouns::HeShe => PronounRule::HeShe,
@@ -352,9 +360,11 @@ fn main() -> Result<()> {
             )?;
             bar.finish_and_clear();
             tracing::info!(
-                "wrote {} people ({} in P_train), {} biography entries (≈ {} tokens), {} QA pairs",
+                "wrote {} people ({} in P_train, {} of them held out for validation), {} biography \
+                 entries (≈ {} tokens), {} QA pairs",
                 summary.people,
-                summary.train_people,
+                summary.train_people + summary.validation_people,
+                summary.validation_people,
                 summary.entries,
                 summary.bytes.div_ceil(4),
                 summary.qa_pairs

@@ -38,11 +38,10 @@ impl VariantProbes {
         })
     }
 
-    fn accuracy(&self, position: &str, task: &str) -> Option<f64> {
+    fn row(&self, position: &str, task: &str) -> Option<&LinearProbeRow> {
         self.rows
             .iter()
             .find(|r| r.position == position && r.task == task)
-            .map(|r| r.accuracy)
     }
 }
 
@@ -93,8 +92,8 @@ impl Figure for ProbePositions {
                     .enumerate()
                     .filter_map(|(p, position)| {
                         variant
-                            .accuracy(position, task)
-                            .map(|a| (p as f64, 100.0 * a))
+                            .row(position, task)
+                            .map(|r| (p as f64, 100.0 * r.accuracy))
                     })
                     .collect();
                 chart
@@ -121,7 +120,9 @@ impl Figure for ProbePositions {
         let mut text = String::from(
             "# P-probe accuracy by position (Physics of LMs 3.1, Figure 5)\n\nAccuracy (%) on \
              P_test people of a linear probe on the hidden state at the token just before each \
-             attribute's value (rows), predicting each attribute (columns).\n",
+             attribute's value (rows), predicting each attribute (columns); after ≤, its \
+             ceiling: the share of P_test people whose label occurs among P_train's, the most a \
+             probe can score.\n",
         );
         for variant in &self.variants {
             let _ = write!(
@@ -136,9 +137,9 @@ impl Figure for ProbePositions {
                 let cells: Vec<String> = ATTRIBUTES
                     .iter()
                     .map(|task| {
-                        variant
-                            .accuracy(position, task)
-                            .map_or("–".into(), |a| format!("{:.1}", 100.0 * a))
+                        variant.row(position, task).map_or("–".into(), |r| {
+                            format!("{:.1} (≤ {:.1})", 100.0 * r.accuracy, 100.0 * r.ceiling)
+                        })
                     })
                     .collect();
                 let _ = writeln!(text, "| before {position} | {} |", cells.join(" | "));

@@ -17,13 +17,16 @@ use crate::figures::legend;
 const Q_POSITION: &str = "name_end";
 const Q_COLOUR: RGBColor = RGBColor(31, 119, 180);
 const QA_COLOUR: RGBColor = RGBColor(255, 127, 14);
+const CEILING_COLOUR: RGBColor = RGBColor(150, 150, 150);
 
 /// One variant's Q-probes at its deepest layer, beside its QA accuracy.
 pub struct VariantQProbes {
     pub layer: u32,
-    /// Q-probe accuracy and the majority-label baseline per attribute, in `ATTRIBUTES` order.
+    /// Q-probe accuracy, the majority-label baseline and the ceiling (the share of P_test
+    /// whose label P_train has) per attribute, in `ATTRIBUTES` order.
     pub accuracy: [f64; 6],
     pub baseline: [f64; 6],
+    pub ceiling: [f64; 6],
     pub qa: VariantAccuracy,
 }
 
@@ -36,10 +39,12 @@ impl VariantQProbes {
         };
         let mut accuracy = [f64::NAN; 6];
         let mut baseline = [f64::NAN; 6];
+        let mut ceiling = [f64::NAN; 6];
         for row in q_rows().filter(|r| r.layer == layer) {
             if let Some(a) = ATTRIBUTES.iter().position(|a| *a == row.task) {
                 accuracy[a] = row.accuracy;
                 baseline[a] = row.baseline;
+                ceiling[a] = row.ceiling;
             }
         }
         if let Some(a) = accuracy.iter().position(|a| a.is_nan()) {
@@ -52,6 +57,7 @@ impl VariantQProbes {
             layer,
             accuracy,
             baseline,
+            ceiling,
             qa,
         })
     }
@@ -114,20 +120,30 @@ impl Figure for QProbeQa {
                         Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
                     });
             }
-            // What a Q-probe that learned nothing scores: the majority label's share.
-            let baselines = variant.baseline.into_iter().enumerate().map(|(a, b)| {
-                PathElement::new(
-                    vec![(a as f64 - 0.42, 100.0 * b), (a as f64 + 0.02, 100.0 * b)],
-                    BLACK.stroke_width(2),
-                )
-            });
-            chart
-                .draw_series(baselines)
-                .map_err(drawing)?
-                .label("Q-probe baseline (majority label)")
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(2))
+            // What a Q-probe that learned nothing scores (the majority label's share), and the
+            // most one can score (the share of P_test whose label P_train has).
+            for (label, colour, values) in [
+                ("Q-probe baseline (majority label)", BLACK, variant.baseline),
+                (
+                    "Q-probe ceiling (label seen in P_train)",
+                    CEILING_COLOUR,
+                    variant.ceiling,
+                ),
+            ] {
+                let marks = values.into_iter().enumerate().map(move |(a, v)| {
+                    PathElement::new(
+                        vec![(a as f64 - 0.42, 100.0 * v), (a as f64 + 0.02, 100.0 * v)],
+                        colour.stroke_width(2),
+                    )
                 });
+                chart
+                    .draw_series(marks)
+                    .map_err(drawing)?
+                    .label(label)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2))
+                    });
+            }
             legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
@@ -137,22 +153,24 @@ impl Figure for QProbeQa {
         let mut text = String::from(
             "# Q-probe against QA accuracy (Physics of LMs 3.1, Figure 6)\n\nPer attribute: \
              accuracy (%) on P_test people of a linear probe on the hidden state at the end of \
-             the name alone (baseline: the majority label's share), and the exact-match QA \
-             accuracy of the finetuned model.\n",
+             the name alone (baseline: the majority label's share; ceiling: the share of P_test \
+             people whose label occurs among P_train's, the most a probe can score), and the \
+             exact-match QA accuracy of the finetuned model.\n",
         );
         for variant in &self.variants {
             let _ = write!(
                 text,
-                "\n## {} (Q-probe layer {})\n\n| attribute | Q-probe | baseline | QA |\n\
-                 |---|---:|---:|---:|\n",
+                "\n## {} (Q-probe layer {})\n\n| attribute | Q-probe | baseline | ceiling | QA |\n\
+                 |---|---:|---:|---:|---:|\n",
                 variant.qa.variant, variant.layer
             );
             for (a, attribute) in ATTRIBUTES.iter().enumerate() {
                 let _ = writeln!(
                     text,
-                    "| {attribute} | {:.1} | {:.1} | {:.1} |",
+                    "| {attribute} | {:.1} | {:.1} | {:.1} | {:.1} |",
                     100.0 * variant.accuracy[a],
                     100.0 * variant.baseline[a],
+                    100.0 * variant.ceiling[a],
                     100.0 * variant.qa.accuracy[a]
                 );
             }

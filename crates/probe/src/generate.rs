@@ -20,6 +20,9 @@ pub enum Split {
     Test,
     /// P_train: people whose QA was the finetuning data.
     Train,
+    /// People held out of P_train (`gen-facts bios --validation-fraction`): hyperparameters
+    /// are chosen on their answers, never on P_test's.
+    Validation,
     All,
 }
 
@@ -28,6 +31,7 @@ impl Split {
         match self {
             Split::Test => split == "test",
             Split::Train => split == "train",
+            Split::Validation => split == "validation",
             Split::All => true,
         }
     }
@@ -36,6 +40,7 @@ impl Split {
         match self {
             Split::Test => "test",
             Split::Train => "train",
+            Split::Validation => "validation",
             Split::All => "all",
         }
     }
@@ -66,7 +71,7 @@ pub fn generate(options: &GenerateOptions, bar: &ProgressBar) -> Result<Generate
         .collect();
     if pairs.is_empty() {
         bail!(
-            "{}: no question has split `{}` (column `split`); expected `train` or `test` values",
+            "{}: no question has split `{}` (column `split`); expected `train`, `validation` or `test` values",
             display_path(&options.qa),
             options.split.as_str()
         );

@@ -573,6 +573,8 @@ fn every_artifact_round_trips() {
                 classes: 7,
                 accuracy: 0.75,
                 baseline: 0.2,
+                ceiling: 0.9,
+                ridge: 0.01,
             },
             LinearProbeRow {
                 layer: 4,
@@ -583,6 +585,8 @@ fn every_artifact_round_trips() {
                 classes: 0,
                 accuracy: 0.0,
                 baseline: 0.0,
+                ceiling: 0.0,
+                ridge: f64::MIN_POSITIVE,
             },
         ],
         &mut covered,

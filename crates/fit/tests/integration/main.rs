@@ -3,4 +3,5 @@
 //! left undeclared here fails `preset`'s layout test).
 
 mod bad_numbers;
+mod linear_probe;
 mod metrics;

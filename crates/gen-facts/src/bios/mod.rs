@@ -111,6 +111,9 @@ pub struct BiosOptions {
     pub celebrity_variant: Variant,
     /// Share of the main group in P_train, the rest in P_test (without celebrities).
     pub train_fraction: f64,
+    /// Share of P_train held out as the validation split (without celebrities): its QA is not
+    /// finetuned on, so hyperparameters are chosen on it and never on P_test.
+    pub validation_fraction: f64,
     pub pronouns: PronounRule,
     pub order: SentenceOrder,
     pub date_style: DateStyle,
@@ -128,6 +131,7 @@ pub struct BiosSummary {
     pub entries: u64,
     pub qa_pairs: u64,
     pub train_people: u64,
+    pub validation_people: u64,
     pub bytes: u64,
 }
 
@@ -140,6 +144,11 @@ pub fn generate_bios(options: &BiosOptions, progress: &ProgressBar) -> Result<Bi
         (0.0..=1.0).contains(&options.train_fraction),
         "--train-fraction is {}; expected a share between 0 and 1",
         options.train_fraction
+    );
+    ensure!(
+        (0.0..=1.0).contains(&options.validation_fraction),
+        "--validation-fraction is {}; expected a share of P_train between 0 and 1",
+        options.validation_fraction
     );
     let data = match &options.data {
         Some(dir) => BioData::load(dir)?,
@@ -181,6 +190,7 @@ pub fn generate_bios(options: &BiosOptions, progress: &ProgressBar) -> Result<Bi
         entries: entries.len() as u64,
         qa_pairs: qa.len() as u64,
         train_people: people.iter().filter(|p| p.split == "train").count() as u64,
+        validation_people: people.iter().filter(|p| p.split == "validation").count() as u64,
         bytes: entries.iter().map(|e| e.text.len() as u64).sum(),
     };
     // The three files are compressed side by side, then sealed as one set: each is renamed into
@@ -209,7 +219,11 @@ fn draw_people(options: &BiosOptions, data: &BioData, total: u32) -> Vec<Person>
     let pools = &data.pools;
     let mut names = Rng::derive(options.seed, &[NAMES_STREAM]);
     let mut taken = HashSet::new();
-    let train_people = (options.people as f64 * options.train_fraction).round() as u32;
+    let p_train = (options.people as f64 * options.train_fraction).round() as u32;
+    // Validation people are the last ids of P_train, so P_test is the same people whatever the
+    // validation share (ids are drawn independently of their attributes, so a range is a
+    // random sample).
+    let train_people = p_train - (p_train as f64 * options.validation_fraction).round() as u32;
     (0..total)
         .map(|person_id| {
             let (first, middle, last) = loop {
@@ -241,6 +255,7 @@ fn draw_people(options: &BiosOptions, data: &BioData, total: u32) -> Vec<Person>
                 (true, _) => ("train", "celebrity"),
                 (false, true) => ("test", "minority"),
                 (false, false) if person_id < train_people => ("train", "all"),
+                (false, false) if person_id < p_train => ("validation", "all"),
                 (false, false) => ("test", "all"),
             };
             let (first, middle, last) = (

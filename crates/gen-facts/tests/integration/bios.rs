@@ -26,6 +26,7 @@ fn options(dir: &Path, people: u32, variant: &str) -> BiosOptions {
         celebrities: 0,
         celebrity_variant: "multi5+permute".parse().unwrap(),
         train_fraction: 0.5,
+        validation_fraction: 0.0,
         pronouns: PronounRule::HeSheThey,
         order: SentenceOrder::default(),
         date_style: DateStyle::MonthDayYear,
@@ -262,6 +263,47 @@ fn people_splits_and_qa_pairs() {
     assert!(
         neighbours < 20,
         "{neighbours} of 999 neighbours share a person"
+    );
+}
+
+#[test]
+fn the_validation_split_is_carved_from_p_train_and_never_holds_a_p_test_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let without = generate(&options(dir.path(), 400, "single"));
+    let mut opts = options(dir.path(), 400, "single");
+    opts.validation_fraction = 0.25;
+    let with = generate(&opts);
+    let ids = |people: &[Person], split: &str| -> HashSet<u32> {
+        people
+            .iter()
+            .filter(|p| p.split == split)
+            .map(|p| p.person_id)
+            .collect()
+    };
+    let test = ids(&with.people, "test");
+    let validation = ids(&with.people, "validation");
+    let train = ids(&with.people, "train");
+    // A quarter of P_train's 200 people, and P_test is the same 200 people as without it.
+    assert_eq!((train.len(), validation.len(), test.len()), (150, 50, 200));
+    assert!(validation.is_disjoint(&test) && validation.is_disjoint(&train));
+    assert_eq!(test, ids(&without.people, "test"));
+    let p_train: HashSet<u32> = train.union(&validation).copied().collect();
+    assert_eq!(p_train, ids(&without.people, "train"));
+    // The people themselves do not change, and their QA pairs carry their split.
+    for (a, b) in with.people.iter().zip(&without.people) {
+        assert_eq!((&a.name, a.values()), (&b.name, b.values()));
+    }
+    let split_of: HashMap<u32, &str> = with
+        .people
+        .iter()
+        .map(|p| (p.person_id, p.split.as_str()))
+        .collect();
+    assert!(with.qa.iter().all(|q| q.split == split_of[&q.person_id]));
+    opts.validation_fraction = 1.5;
+    let refused = generate_bios(&opts, &ProgressBar::hidden()).unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("--validation-fraction"),
+        "{refused:#}"
     );
 }
 

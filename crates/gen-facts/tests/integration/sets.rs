@@ -67,6 +67,7 @@ fn bios_people_and_qa_are_one_set() {
         celebrities: 0,
         celebrity_variant: "multi5+permute".parse().unwrap(),
         train_fraction,
+        validation_fraction: 0.0,
         pronouns: PronounRule::HeSheThey,
         order: SentenceOrder::default(),
         date_style: DateStyle::MonthDayYear,

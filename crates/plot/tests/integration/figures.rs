@@ -324,6 +324,8 @@ fn q_probes_are_drawn_beside_qa_accuracy() {
                 // Layer 0 is planted far off so that reading it would show.
                 accuracy: if layer == 2 { 0.1 * a as f64 } else { 0.99 },
                 baseline: 0.05,
+                ceiling: 0.9,
+                ridge: 0.01,
             });
         }
         // `a` right answers out of 10.
@@ -363,9 +365,12 @@ fn q_probes_are_drawn_beside_qa_accuracy() {
     );
     let table = std::fs::read_to_string(dir.path().join("out/q.md")).unwrap();
     assert!(table.contains("## single (Q-probe layer 2)"), "{table}");
-    assert!(table.contains("| major | 30.0 | 5.0 | 30.0 |"), "{table}");
     assert!(
-        table.contains("| company_city | 50.0 | 5.0 | 50.0 |"),
+        table.contains("| major | 30.0 | 5.0 | 90.0 | 30.0 |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| company_city | 50.0 | 5.0 | 90.0 | 50.0 |"),
         "{table}"
     );
     assert_eq!(png_size(&dir.path().join("out/q.png")), (480, 440));
