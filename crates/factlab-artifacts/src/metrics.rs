@@ -71,6 +71,12 @@ flat_artifact! {
     }
 }
 
+impl TrajectoryRow {
+    /// The `scenario` of the rows of never-injected paragraphs' probes; no injection schedule
+    /// may use it, so those rows are never mistaken for a scenario's.
+    pub const CONTROL_SCENARIO: &'static str = "control";
+}
+
 flat_artifact! {
     /// Accuracy of one linear probe (Physics of LMs 3.1 §6): a classifier on the frozen hidden
     /// states of one layer at one position, predicting one attribute, trained on P_train people

@@ -22,6 +22,7 @@ mod report;
 mod retention;
 mod stats;
 mod tables;
+mod window_bias;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use linear_probe::{
 };
 pub use report::summary;
 use tables::Schedules;
+pub use window_bias::WindowBias;
 
 /// The bounds of `fit`'s numbers, shared by its flags and [`FitOptions::check`].
 pub mod bounds {
@@ -105,6 +107,8 @@ pub struct Fitted {
     pub retention: Vec<RetentionRow>,
     pub decay: Vec<DecayRow>,
     pub trajectory: Vec<TrajectoryRow>,
+    /// The control's pseudo-effectivity beside the rise its trend-free permuted series give.
+    pub window_bias: Vec<WindowBias>,
 }
 
 /// Group key: run, scenario, probe kind.
@@ -176,6 +180,7 @@ fn compute(logprobs: &[LogprobRow], schedules: &Schedules, options: &FitOptions)
         retention,
         decay,
         trajectory: tables::trajectory(&observations, schedules)?,
+        window_bias: window_bias::rows(&runs, schedules, options.window, options.seed),
     })
 }
 

@@ -1,10 +1,11 @@
-//! `fit.md`: the effectivity and decay tables as Markdown.
+//! `fit.md`: the effectivity and decay tables, and the window's bias on the control, as Markdown.
 
 use std::fmt::Write as _;
 
-use crate::{FitOptions, Fitted};
+use crate::window_bias::PERMUTATIONS;
+use crate::{FitOptions, Fitted, WindowBias};
 
-/// The effectivity and decay tables as Markdown.
+/// The effectivity and decay tables, and the window's bias on the control, as Markdown.
 pub fn summary(fitted: &Fitted, options: &FitOptions) -> String {
     let mut md = String::new();
     let _ = writeln!(
@@ -59,6 +60,38 @@ pub fn summary(fitted: &Fitted, options: &FitOptions) -> String {
             d.r_squared,
             d.x_intercept_log10_steps,
             d.x_intercept_log10_tokens
+        );
+    }
+    md.push_str(&window_bias(&fitted.window_bias, options.window));
+    md
+}
+
+/// The control's pseudo-effectivity beside the rise that a maximum over noise makes alone.
+fn window_bias(rows: &[WindowBias], window: u32) -> String {
+    let mut md = format!(
+        "\n# The window's bias on the control\n\nThe window rule takes the largest evaluation within {window} steps after an injection, so noise alone, with no trend, already gives a positive gain. \"Pseudo-effectivity\": the mean gain by that rule of never-injected paragraphs' probes from every scenario's injection steps. \"No-trend null\": the same rule on each such probe's own series with its least-squares line taken out and the residuals permuted across its evaluated steps, {PERMUTATIONS} permutations; the range holds 95 % of the permutations' means. \"Share\" = null / pseudo-effectivity, the part of the control's rise that the maximum over noise makes; the rest is the model improving on every probe. The share is an upper bound: curvature of the trend, left in the residuals, and noise correlated from step to step both make the null larger than the noise's real part.\n\n"
+    );
+    if rows.is_empty() {
+        md.push_str("No never-injected paragraph was scored: there is no control to measure.\n");
+        return md;
+    }
+    md.push_str("| run | kind | control probes | pseudo-effectivity | no-trend null | 95 % of permutations | share |\n|---|---|---:|---:|---:|---|---:|\n");
+    for r in rows {
+        let share = if r.share.is_finite() {
+            format!("{:.0} %", 100.0 * r.share)
+        } else {
+            "–".into()
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.4} | {:.4} | [{:.4}, {:.4}] | {share} |",
+            r.run_id,
+            r.kind,
+            r.probes,
+            r.pseudo_effectivity,
+            r.shuffled_mean,
+            r.shuffled_range.0,
+            r.shuffled_range.1
         );
     }
     md

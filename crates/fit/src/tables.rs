@@ -29,6 +29,16 @@ pub(crate) struct Schedules {
 /// The schedules of `injections`, with steps counted from `offset`; `origin` names the file in
 /// errors.
 pub(crate) fn schedules(injections: &[Injection], offset: u32, origin: &Path) -> Result<Schedules> {
+    if let Some(row) = injections
+        .iter()
+        .position(|i| i.scenario == TrajectoryRow::CONTROL_SCENARIO)
+    {
+        bail!(
+            "{}: column `scenario`, row {row}: `{}` names the never-injected paragraphs in fit's tables; give the scenario another name",
+            origin.display(),
+            TrajectoryRow::CONTROL_SCENARIO
+        );
+    }
     let frame = df!(
         "knowledge_id" => injections.iter().map(|i| i.knowledge_id).collect::<Vec<_>>(),
         "scenario" => injections.iter().map(|i| i.scenario.as_str()).collect::<Vec<_>>(),
@@ -165,7 +175,8 @@ pub(crate) fn series(observations: &DataFrame, value: &str) -> Result<Runs> {
     Ok(runs)
 }
 
-/// Mean Δℓ from each injected probe's first evaluation, per run × scenario × kind × step.
+/// Mean Δℓ from each probe's first evaluation, per run × scenario × kind × step; the probes of
+/// never-injected paragraphs under scenario [`TrajectoryRow::CONTROL_SCENARIO`].
 pub(crate) fn trajectory(
     observations: &DataFrame,
     schedules: &Schedules,
@@ -183,8 +194,10 @@ pub(crate) fn trajectory(
             schedules.paragraphs.clone().lazy(),
             [col("knowledge_id")],
             [col("knowledge_id")],
-            JoinArgs::new(JoinType::Inner),
+            JoinArgs::new(JoinType::Left),
         )
+        // A paragraph with no schedule was never injected.
+        .with_column(col("scenario").fill_null(lit(TrajectoryRow::CONTROL_SCENARIO)))
         .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
         .agg([per_probe("delta")])
         .sort(keys, Default::default())

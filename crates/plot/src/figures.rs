@@ -62,21 +62,75 @@ fn fitted_line<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)
 
 // ------------------------------------------------------------------------------------ Fig. 2
 
-/// Mean Δℓ against step, one panel per scenario, injection steps as dotted lines.
+/// Mean Δℓ against step, one panel per scenario, injection steps as dotted lines, and in every
+/// panel the never-injected control's Δℓ (rows of scenario [`TrajectoryRow::CONTROL_SCENARIO`],
+/// its kinds pooled) dashed grey: the rise every probe shares while training goes on.
 pub struct Fig2 {
     pub run: String,
     pub rows: Vec<TrajectoryRow>,
     pub injection_steps: BTreeMap<String, Vec<u32>>,
 }
 
+/// Neutral, so the control reads as a reference and not as a fourth kind.
+const CONTROL_GREY: RGBColor = RGBColor(110, 110, 110);
+
+/// The mean over every probe of `cells` (a kind's mean Δℓ and its probes).
+fn pooled(cells: impl Iterator<Item = (f64, u32)>) -> f64 {
+    let (sum, probes) = cells.fold((0.0, 0u32), |(sum, probes), (mean, n)| {
+        (sum + mean * f64::from(n), probes + n)
+    });
+    sum / f64::from(probes)
+}
+
+/// (mean Δℓ, probes) of each kind, in [`ProbeKind::ALL`] order, per (panel index, scenario, step).
+type Cells<'a> = BTreeMap<(usize, &'a str, u32), [Option<(f64, u32)>; 3]>;
+
+impl Fig2 {
+    /// The panels: every scenario but the control.
+    fn scenarios(&self) -> Vec<String> {
+        scenario_order(
+            self.rows
+                .iter()
+                .map(|r| r.scenario.as_str())
+                .filter(|s| *s != TrajectoryRow::CONTROL_SCENARIO),
+        )
+    }
+
+    /// Every row's cell, the scenarios in panel order and the control last.
+    fn cells(&self) -> Cells<'_> {
+        let mut order = self.scenarios();
+        order.push(TrajectoryRow::CONTROL_SCENARIO.to_string());
+        let mut cells = Cells::new();
+        for r in &self.rows {
+            let (Some(s), Some(k)) = (
+                order.iter().position(|s| *s == r.scenario),
+                kind_index(&r.kind),
+            ) else {
+                continue;
+            };
+            cells.entry((s, &r.scenario, r.step)).or_default()[k] = Some((r.mean_delta, r.probes));
+        }
+        cells
+    }
+
+    /// The control's Δℓ at each step, its kinds pooled: the dashed grey line.
+    fn control(&self) -> Vec<(f64, f64)> {
+        self.cells()
+            .into_iter()
+            .filter(|((_, scenario, _), _)| *scenario == TrajectoryRow::CONTROL_SCENARIO)
+            .map(|((_, _, step), kinds)| (step as f64, pooled(kinds.into_iter().flatten())))
+            .collect()
+    }
+}
+
 impl Figure for Fig2 {
     fn size(&self) -> (u32, u32) {
-        let scenarios = scenario_order(self.rows.iter().map(|r| r.scenario.as_str()));
-        (900, 260 * scenarios.len().max(1) as u32)
+        (900, 260 * self.scenarios().len().max(1) as u32)
     }
 
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
-        let scenarios = scenario_order(self.rows.iter().map(|r| r.scenario.as_str()));
+        let scenarios = self.scenarios();
+        let control = self.control();
         let last_step = self.rows.iter().map(|r| r.step).max().unwrap_or(1) as f64;
         let low = self.rows.iter().map(|r| r.mean_delta).fold(0.0, f64::min);
         let high = self.rows.iter().map(|r| r.mean_delta).fold(0.0, f64::max);
@@ -131,6 +185,18 @@ impl Figure for Fig2 {
                         PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2))
                     });
             }
+            if !control.is_empty() {
+                let style = CONTROL_GREY.stroke_width(2);
+                chart
+                    .draw_series(DashedLineSeries::new(control.clone(), 7, 4, style))
+                    .map_err(drawing)?
+                    .label("control (never injected)")
+                    .legend(move |(x, y)| {
+                        EmptyElement::at((x, y))
+                            + PathElement::new(vec![(0, 0), (5, 0)], style)
+                            + PathElement::new(vec![(9, 0), (14, 0)], style)
+                    });
+            }
             legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
@@ -138,26 +204,21 @@ impl Figure for Fig2 {
 
     fn table(&self) -> String {
         let mut md = format!(
-            "# Figure 2: mean Δℓ = ℓ(step) − ℓ(first evaluation), run `{}`\n\n| scenario | step | memorization | semantic | composition |\n|---|---:|---:|---:|---:|\n",
-            self.run
+            "# Figure 2: mean Δℓ = ℓ(step) − ℓ(first evaluation), run `{}`\n\nScenario `{}`: the probes of never-injected paragraphs, the same in every panel; its `all kinds` column is the dashed grey line.\n\n| scenario | step | memorization | semantic | composition | all kinds |\n|---|---:|---:|---:|---:|---:|\n",
+            self.run,
+            TrajectoryRow::CONTROL_SCENARIO
         );
-        let mut cells: BTreeMap<(usize, String, u32), [Option<f64>; 3]> = BTreeMap::new();
-        let order = scenario_order(self.rows.iter().map(|r| r.scenario.as_str()));
-        for r in &self.rows {
-            let (Some(s), Some(k)) = (
-                order.iter().position(|s| *s == r.scenario),
-                kind_index(&r.kind),
-            ) else {
-                continue;
-            };
-            cells.entry((s, r.scenario.clone(), r.step)).or_default()[k] = Some(r.mean_delta);
-        }
-        for ((_, scenario, step), values) in cells {
-            let shown: Vec<String> = values
+        for ((_, scenario, step), kinds) in self.cells() {
+            let shown: Vec<String> = kinds
                 .iter()
-                .map(|v| v.map_or("–".into(), |v| format!("{v:.4}")))
+                .map(|v| v.map_or("–".into(), |(v, _)| format!("{v:.4}")))
                 .collect();
-            let _ = writeln!(md, "| {scenario} | {step} | {} |", shown.join(" | "));
+            let all = pooled(kinds.into_iter().flatten());
+            let _ = writeln!(
+                md,
+                "| {scenario} | {step} | {} | {all:.4} |",
+                shown.join(" | ")
+            );
         }
         md
     }

@@ -59,7 +59,8 @@ enum FigureCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Mean Δℓ against step per probe kind, one panel per scenario, injections dotted.
+    /// Mean Δℓ against step per probe kind, one panel per scenario, injections dotted, the
+    /// never-injected control's Δℓ (kinds pooled) dashed grey in every panel.
     Fig2 {
         #[arg(long)]
         trajectory: PathBuf,
@@ -344,7 +345,17 @@ fn main() -> Result<()> {
                 rows.iter().map(|r| r.run_id.as_str()),
                 &trajectory,
             )?;
-            let rows = rows.into_iter().filter(|r| r.run_id == run).collect();
+            let rows: Vec<TrajectoryRow> = rows.into_iter().filter(|r| r.run_id == run).collect();
+            if !rows
+                .iter()
+                .any(|r| r.scenario == TrajectoryRow::CONTROL_SCENARIO)
+            {
+                tracing::warn!(
+                    "{}: no `{}` rows for run `{run}` (no never-injected paragraph was scored): the figure has no control line",
+                    display_path(&trajectory),
+                    TrajectoryRow::CONTROL_SCENARIO
+                );
+            }
             let injection_steps = injection_steps(&injections, step_offset)?;
             save(
                 &Fig2 {

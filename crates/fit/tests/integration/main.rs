@@ -3,5 +3,6 @@
 //! left undeclared here fails `preset`'s layout test).
 
 mod bad_numbers;
+mod control;
 mod linear_probe;
 mod metrics;

@@ -111,6 +111,20 @@ fn tables(dir: &Path) {
                 text_tokens: 5,
             });
         }
+        // The control: kind k climbs to 0.05 (k + 1) over probes 10 (k + 1), so at step 59 its
+        // kinds pooled are (0.15 · 10 + 0.30 · 20 + 0.45 · 30) / 60 = 0.35.
+        for (k, kind) in ProbeKind::ALL.iter().enumerate() {
+            for step in 0..60u32 {
+                trajectory.push(TrajectoryRow {
+                    run_id: run.to_string(),
+                    scenario: TrajectoryRow::CONTROL_SCENARIO.to_string(),
+                    kind: kind.as_str().to_string(),
+                    step,
+                    mean_delta: 0.05 * (k + 1) as f64 * ((step / 10) as f64).min(3.0),
+                    probes: 10 * (k as u32 + 1),
+                });
+            }
+        }
     }
     write_rows(&dir.join("effectivity.parquet"), &effectivity).unwrap();
     write_rows(&dir.join("retention.parquet"), &retention).unwrap();
@@ -172,8 +186,9 @@ fn every_figure_is_drawn_with_its_table() {
                 "--step-offset",
                 "100",
             ],
+            // Three panels: the control is drawn in each, not in a panel of its own.
             (900, 780),
-            "| duplicate | 59 | 0.9330 | 0.6330 | 0.3330 |",
+            "| duplicate | 59 | 0.9330 | 0.6330 | 0.3330 | 0.6330 |",
         ),
         (
             "fig4",
@@ -223,6 +238,46 @@ fn every_figure_is_drawn_with_its_table() {
         let table = std::fs::read_to_string(base.with_extension("md")).unwrap();
         assert!(table.contains(row), "{figure}: `{row}` not in\n{table}");
     }
+}
+
+#[test]
+fn fig2_draws_the_control_in_every_panel_and_lists_it() {
+    let dir = tempfile::tempdir().unwrap();
+    tables(dir.path());
+    let args = [
+        "fig2",
+        "--trajectory",
+        "trajectory.parquet",
+        "--injections",
+        "injections.parquet",
+        "--run",
+        "early",
+        "-o",
+        "fig2",
+    ];
+    let output = plot(dir.path(), &args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = std::fs::read_to_string(dir.path().join("fig2.md")).unwrap();
+    let control: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| control |"))
+        .collect();
+    assert_eq!(control.len(), 60, "{table}");
+    assert!(
+        control.contains(&"| control | 59 | 0.1500 | 0.3000 | 0.4500 | 0.3500 |"),
+        "{table}"
+    );
+    // The control's rows come after every scenario's.
+    let lines: Vec<&str> = table.lines().collect();
+    let last_scenario_row = lines.iter().rposition(|l| l.starts_with("| once |"));
+    let first_control_row = lines.iter().position(|l| l.starts_with("| control |"));
+    assert!(last_scenario_row < first_control_row, "{table}");
+    let svg = std::fs::read_to_string(dir.path().join("fig2.svg")).unwrap();
+    assert_eq!(svg.matches("control (never injected)").count(), 3);
 }
 
 #[test]
