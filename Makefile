@@ -164,15 +164,18 @@ $(W)/base-%/done: $(W)/pretrain/shards/manifest.json $(BIN)/train
 	else exit $$status; fi
 	touch $@
 
-# Continued pretraining from one checkpoint with its optimizer state and LR schedule, the paper's
-# main protocol; steps count from t = 0 and every probe is scored at the eval steps.
+# Continued pretraining from one checkpoint with its optimizer state, the paper's main protocol:
+# the checkpoint's LR held (TRAIN_CONTINUATION_LR = hold; `schedule` goes on along the base
+# schedule), steps counted from t = 0, every probe scored at the eval steps and its foil at the
+# foil steps.
 .SECONDEXPANSION:
 $(W)/runs/%/logprobs.parquet: $(CONT)/shards/manifest.json $(W)/probes.parquet $(BIN)/train \
     $(W)/base-$$(firstword $$(subst -, ,$$*))/done
 	rm -rf $(W)/runs/$*
 	$(RUN_TRAIN) --shards $< --init $(W)/base-$(firstword $(subst -, ,$*))/checkpoints/step-$(call step6,$(TRAIN_$(shell echo $(lastword $(subst -, ,$*)) | tr a-z A-Z))) \
-	  --reset-step --out $(W)/runs/$* --run-id $* --probes $(W)/probes.parquet \
-	  --eval-schedule '$(TRAIN_EVAL)' --seed $(TRAIN_SEED) --device $(DEVICE)
+	  --reset-step --continuation-lr $(TRAIN_CONTINUATION_LR) --out $(W)/runs/$* --run-id $* \
+	  --probes $(W)/probes.parquet --eval-schedule '$(TRAIN_EVAL)' \
+	  $(if $(TRAIN_FOIL_EVAL),--foil-schedule '$(TRAIN_FOIL_EVAL)') --seed $(TRAIN_SEED) --device $(DEVICE)
 
 FIT := $(W)/fit/effectivity.parquet
 $(FIT): $(foreach run,$(RUNS),$(W)/runs/$(run)/logprobs.parquet) $(BIN)/fit
@@ -202,7 +205,7 @@ FIG5_BATCHES := $(if $(SHARDS_BATCH_SIZE),$(SHARDS_BATCH_SIZE) $(shell echo $$((
 $(W)/fig5/batch-%/logprobs.parquet: $(W)/continuation-b%/shards/manifest.json $(W)/probes.parquet $(W)/base-small/done $(BIN)/train
 	rm -rf $(W)/fig5/batch-$*
 	$(RUN_TRAIN) --shards $< --init $(W)/base-small/checkpoints/step-$(call step6,$(TRAIN_MID)) \
-	  --reset-step --constant-lr --reset-optimizer --out $(W)/fig5/batch-$* --run-id batch-$* \
+	  --reset-step --continuation-lr hold --reset-optimizer --out $(W)/fig5/batch-$* --run-id batch-$* \
 	  --probes $(W)/probes.parquet --eval-schedule '$(TRAIN_EVAL)' --seed $(TRAIN_SEED) --device $(DEVICE)
 
 $(W)/fig5/fit-b%/decay.parquet: $(W)/fig5/batch-%/logprobs.parquet $(BIN)/fit

@@ -183,7 +183,9 @@ impl<'a> Columns<'a> {
         let Some(array) = self.batch.column_by_name(name) else {
             return Ok(vec![None; self.batch.num_rows()]);
         };
-        Ok(self.downcast::<A>(name, array.as_ref(), expected)?.options())
+        Ok(self
+            .downcast::<A>(name, array.as_ref(), expected)?
+            .options())
     }
 
     pub fn optional_uint32s(&self, name: &str) -> Result<Vec<Option<u32>>> {

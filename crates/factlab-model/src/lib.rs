@@ -26,8 +26,8 @@ pub use params::{
     load_tensors, parameter_specs, save_tensors, BlockParams, ModelParams, ParamSpec, Params, Role,
 };
 pub use scoring::{
-    encode_continuation, encode_probes, score_probes, target_logprobs, Continuation, EncodedProbe,
-    ProbeScore,
+    add_foils, encode_continuation, encode_probes, score_probes, target_logprobs, Continuation,
+    EncodedProbe, ProbeScore, TargetScore,
 };
 
 /// Settings of the process that make CPU training markedly faster; call it first thing, before

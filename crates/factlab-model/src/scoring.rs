@@ -4,6 +4,10 @@
 //! Chang et al.'s probes: the scored text is prompt + " " + target, the target is tokenized on
 //! its own as " " + target (no special tokens), and ℓ is the mean log-probability of the target
 //! tokens; the first target token's log-probability is kept too.
+//!
+//! A probe's foil (see [`add_foils`]) is another knowledge item's target of the same kind scored
+//! after the probe's own prompt: how likely the model finds a wrong answer of the right kind, so
+//! that a gain in ℓ can be told apart from learning the kind of answer a prompt takes.
 
 use std::fmt::Display;
 
@@ -21,14 +25,41 @@ pub struct Continuation {
     pub target_start: usize,
 }
 
-/// A probe turned into token ids: `ids[..target_start]` is the context, the rest the target.
+impl Continuation {
+    fn target(&self) -> &[u32] {
+        &self.ids[self.target_start..]
+    }
+
+    fn score(&self, logprobs: &[f64]) -> TargetScore {
+        debug_assert_eq!(logprobs.len(), self.target().len());
+        TargetScore {
+            target_logprob: logprobs.iter().sum::<f64>() / logprobs.len() as f64,
+            first_token_logprob: logprobs[0],
+            target_tokens: logprobs.len() as u32,
+        }
+    }
+}
+
+/// A probe turned into token ids: `text.ids[..text.target_start]` is the context (the prompt),
+/// the rest the target.
 #[derive(Clone, Debug)]
 pub struct EncodedProbe {
     pub probe_id: u32,
     pub knowledge_id: u32,
     pub kind: ProbeKind,
-    pub ids: Vec<u32>,
-    pub target_start: usize,
+    pub text: Continuation,
+    /// The foil's probe id and the probe's prompt followed by the foil's target, once
+    /// [`add_foils`] chose one.
+    pub foil: Option<(u32, Continuation)>,
+}
+
+/// How likely a target is after its context.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TargetScore {
+    /// Mean log-probability of the target tokens (nats per token).
+    pub target_logprob: f64,
+    pub first_token_logprob: f64,
+    pub target_tokens: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -36,10 +67,9 @@ pub struct ProbeScore {
     pub probe_id: u32,
     pub knowledge_id: u32,
     pub kind: ProbeKind,
-    /// Mean log-probability of the target tokens (nats per token).
-    pub target_logprob: f64,
-    pub first_token_logprob: f64,
-    pub target_tokens: u32,
+    pub target: TargetScore,
+    /// The foil's probe id and its target's score after this probe's prompt.
+    pub foil: Option<(u32, TargetScore)>,
 }
 
 /// Tokenizes `context` and `target` separately (no special tokens), so the target's tokens are
@@ -72,16 +102,30 @@ pub fn encode_continuation(
             max_len - 1
         )));
     }
-    let excess = (ids.len() + target_ids.len()).saturating_sub(max_len);
-    ids.drain(..excess.min(ids.len()));
-    if ids.is_empty() {
+    join(ids, &target_ids, max_len, what)
+}
+
+/// `context` then `target` (1 to `max_len - 1` tokens), the context losing tokens from the left
+/// where the two exceed `max_len`.
+fn join(
+    mut context: Vec<u32>,
+    target: &[u32],
+    max_len: usize,
+    what: &dyn Display,
+) -> Result<Continuation> {
+    let excess = (context.len() + target.len()).saturating_sub(max_len);
+    context.drain(..excess.min(context.len()));
+    if context.is_empty() {
         return Err(ModelError::Other(format!(
             "{what}: no context token before the target"
         )));
     }
-    let target_start = ids.len();
-    ids.extend(target_ids);
-    Ok(Continuation { ids, target_start })
+    let target_start = context.len();
+    context.extend_from_slice(target);
+    Ok(Continuation {
+        ids: context,
+        target_start,
+    })
 }
 
 /// Tokenizes probes once, each as prompt then " " + target (see [`encode_continuation`]).
@@ -94,48 +138,94 @@ pub fn encode_probes(
     probes
         .iter()
         .map(|probe| {
-            let Continuation { ids, target_start } = encode_continuation(
-                tokenizer,
-                prefix,
-                &probe.prompt,
-                &format!(" {}", probe.target),
-                max_len,
-                &format_args!("probe {}", probe.id),
-            )?;
             Ok(EncodedProbe {
                 probe_id: probe.id,
                 knowledge_id: probe.knowledge_id,
                 kind: probe.kind,
-                ids,
-                target_start,
+                text: encode_continuation(
+                    tokenizer,
+                    prefix,
+                    &probe.prompt,
+                    &format!(" {}", probe.target),
+                    max_len,
+                    &format_args!("probe {}", probe.id),
+                )?,
+                foil: None,
             })
         })
         .collect()
 }
 
-/// Scores every probe with `model` (build it with gradients off), `batch_size` probes per
-/// forward pass (see [`target_logprobs`]).
+/// Gives every probe its foil: among the probes of the same kind from other knowledge items, the
+/// one whose target has the nearest number of tokens (ties: the shorter target, then the smaller
+/// probe id), its target placed after this probe's prompt (which loses tokens from the left if
+/// the two exceed `max_len`). A probe whose kind no other knowledge item has keeps no foil.
+pub fn add_foils(probes: &mut [EncodedProbe], max_len: usize) -> Result<()> {
+    let chosen: Vec<Option<usize>> = probes
+        .iter()
+        .map(|probe| {
+            let length = probe.text.target().len();
+            (0..probes.len())
+                .filter(|&j| {
+                    probes[j].kind == probe.kind && probes[j].knowledge_id != probe.knowledge_id
+                })
+                .min_by_key(|&j| {
+                    let other = probes[j].text.target().len();
+                    (other.abs_diff(length), other, probes[j].probe_id)
+                })
+        })
+        .collect();
+    for (i, foil) in chosen.into_iter().enumerate() {
+        let Some(j) = foil else { continue };
+        let context = probes[i].text.ids[..probes[i].text.target_start].to_vec();
+        let what = format_args!(
+            "probe {} with the target of probe {} as its foil",
+            probes[i].probe_id, probes[j].probe_id
+        );
+        let text = join(context, probes[j].text.target(), max_len, &what)?;
+        probes[i].foil = Some((probes[j].probe_id, text));
+    }
+    Ok(())
+}
+
+/// Scores every probe, and with `foils` its foil where it has one, with `model` (build it with
+/// gradients off), `batch_size` sequences per forward pass (see [`target_logprobs`]): foils and
+/// probes share the batches, which a foil of about its probe's length packs with little padding.
 pub fn score_probes(
     model: &Llama,
     probes: &[EncodedProbe],
+    foils: bool,
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<ProbeScore>> {
+    fn foil_of(probe: &EncodedProbe, foils: bool) -> Option<&(u32, Continuation)> {
+        probe.foil.as_ref().filter(|_| foils)
+    }
+    let foil_texts: Vec<&Continuation> = probes
+        .iter()
+        .filter_map(|p| foil_of(p, foils).map(|(_, text)| text))
+        .collect();
     let sequences: Vec<(&[u32], usize)> = probes
         .iter()
-        .map(|p| (p.ids.as_slice(), p.target_start))
+        .map(|p| &p.text)
+        .chain(foil_texts)
+        .map(|text| (text.ids.as_slice(), text.target_start))
         .collect();
     let logprobs = target_logprobs(model, &sequences, batch_size, device, |_| {})?;
+    let (own, mut foil_logprobs) = logprobs.split_at(probes.len());
     Ok(probes
         .iter()
-        .zip(logprobs)
-        .map(|(probe, target)| ProbeScore {
+        .zip(own)
+        .map(|(probe, logprobs)| ProbeScore {
             probe_id: probe.probe_id,
             knowledge_id: probe.knowledge_id,
             kind: probe.kind,
-            target_logprob: target.iter().sum::<f64>() / target.len() as f64,
-            first_token_logprob: target[0],
-            target_tokens: target.len() as u32,
+            target: probe.text.score(logprobs),
+            foil: foil_of(probe, foils).map(|(id, text)| {
+                let (first, rest) = foil_logprobs.split_first().expect("one score per foil");
+                foil_logprobs = rest;
+                (*id, text.score(first))
+            }),
         })
         .collect())
 }

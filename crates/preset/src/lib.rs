@@ -36,6 +36,9 @@ const DEFAULTS: &[(&str, &str, &str)] = &[
     // Empty: full finetuning; a rank: LoRA (`train --lora-rank` / `--lora-embedding-rank`).
     ("bios_finetune", "lora_rank", ""),
     ("bios_finetune", "lora_embedding_rank", ""),
+    // The continuation's LR (`train --continuation-lr`) and its foil steps (empty: no foils).
+    ("train", "continuation_lr", "hold"),
+    ("train", "foil_eval", ""),
 ];
 
 /// `SECTION_KEY := value` for every key of every top-level table, sorted by name.
@@ -71,10 +74,10 @@ mod tests {
 
     #[test]
     fn tables_become_upper_case_variables() {
-        let text = "[train]\nbase_steps = 300\nlr = 0.001\nstages = [50, 100]\n[model]\nsmall = \"pipelines/models/tiny.toml\"\n";
+        let text = "[base]\nsteps = 300\nlr = 0.001\nstages = [50, 100]\n[model]\nsmall = \"pipelines/models/tiny.toml\"\n";
         assert_eq!(
             make_variables(text).unwrap(),
-            "MODEL_SMALL := pipelines/models/tiny.toml\nTRAIN_BASE_STEPS := 300\nTRAIN_LR := 0.001\nTRAIN_STAGES := 50,100\n"
+            "BASE_LR := 0.001\nBASE_STAGES := 50,100\nBASE_STEPS := 300\nMODEL_SMALL := pipelines/models/tiny.toml\n"
         );
     }
 
@@ -91,7 +94,7 @@ mod tests {
             .contains("BIOS_FINETUNE_LORA_RANK := 8\n"));
         assert_eq!(
             make_variables("[train]\nx = 1\n").unwrap(),
-            "TRAIN_X := 1\n"
+            "TRAIN_CONTINUATION_LR := hold\nTRAIN_FOIL_EVAL := \nTRAIN_X := 1\n"
         );
     }
 

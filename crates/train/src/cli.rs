@@ -15,7 +15,7 @@ use factlab_model::{AdamWConfig, ModelConfig};
 use crate::inputs;
 use crate::run::{RunConfig, Session, Start, TrainState};
 use crate::run_folder;
-use crate::steps::{parse_step_schedule, LrSchedule, LrShape, StepSchedule};
+use crate::steps::{parse_step_schedule, ContinuationLr, LrSchedule, LrShape, StepSchedule};
 
 /// Defaults of the flags, in one place; `--resume` takes every value from the saved run instead.
 pub mod defaults {
@@ -55,10 +55,16 @@ Examples:
   train --shards data/pretrain/manifest.json --model pipelines/models/tiny.toml \\
         --out runs/base --save-every 500 --save-at 100,250
 
-  # continuation as in Chang et al.: from a checkpoint, constant LR, fresh optimizer,
-  # steps counted from 0 (the paper's t), probes scored densely after injections
+  # continuation as in Chang et al.: from a checkpoint with its optimizer state, the
+  # checkpoint's LR held, steps counted from 0 (the paper's t), probes and their foils scored
+  # densely after injections
   train --shards data/inject/manifest.json --init runs/base/checkpoints/step-001000 \\
-        --constant-lr 4e-4 --reset-optimizer --reset-step --out runs/mid-once \\
+        --continuation-lr hold --reset-step --out runs/mid-once --probes data/probes.parquet \\
+        --eval-schedule '0..=60, 100..=160, log(160..=2500, 30)' --foil-schedule '0..=60:4, 100..=160:4'
+
+  # the batch-size runs of Chang et al.'s App. G: the checkpoint's LR held, a fresh optimizer
+  train --shards data/inject-b512/manifest.json --init runs/base/checkpoints/step-001000 \\
+        --continuation-lr hold --reset-optimizer --reset-step --out runs/mid-b512 \\
         --probes data/probes.parquet --eval-schedule '0..=60, 100..=160, log(160..=2500, 30)'
 
   # LoRA finetuning as in Physics of LMs 3.1 (App. D): rank 8 on every block's query and value
@@ -143,10 +149,18 @@ pub struct Cli {
     /// Scale each LoRA update by ALPHA / its rank [default: scale 1, as alpha = rank would].
     #[arg(long, value_name = "ALPHA", conflicts_with = "resume")]
     pub lora_alpha: Option<f64>,
-    /// Hold the learning rate constant at LR (above 0, at most 10); with --init and no value,
-    /// at the checkpoint's scheduled rate.
-    #[arg(long, value_name = "LR", num_args = 0..=1, value_parser = learning_rate())]
-    pub constant_lr: Option<Option<f64>>,
+    /// Hold the learning rate constant at LR (above 0, at most 10).
+    #[arg(long, value_name = "LR", value_parser = learning_rate())]
+    pub constant_lr: Option<f64>,
+    /// With --init: where the continuation's learning rate comes from [default: schedule].
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        requires = "init",
+        conflicts_with = "constant_lr"
+    )]
+    pub continuation_lr: Option<ContinuationLr>,
     /// Peak learning rate, above 0 and at most 10 [default 4e-4; with --init, the checkpoint's].
     #[arg(long, value_parser = learning_rate())]
     pub lr: Option<f64>,
@@ -202,6 +216,13 @@ pub struct Cli {
     /// Steps at which to score the probes, e.g. '0..=20, 30..100:10, log(100..=2500, 20)'.
     #[arg(long, requires = "probes", value_parser = parse_step_schedule)]
     pub eval_schedule: Option<StepSchedule>,
+    /// Also score each probe's foil at these steps, each one of --eval-schedule's (a step
+    /// schedule): the target of another knowledge item's probe of the same kind and the nearest
+    /// token count (ties: the shorter, then the smaller probe id), after this probe's prompt,
+    /// into logprobs.parquet's foil_ columns (null at other steps). A foil costs what its probe
+    /// does [default: no foils].
+    #[arg(long, value_name = "SCHEDULE", requires = "probes", value_parser = parse_step_schedule)]
+    pub foil_schedule: Option<StepSchedule>,
     /// Probes per scoring forward pass [default 64].
     #[arg(long, value_parser = positive::<usize>().at_most(1 << 20))]
     pub eval_batch: Option<usize>,
@@ -296,14 +317,10 @@ pub fn check_resume_flags(cli: &Cli, out: &Path, state: &TrainState) -> Result<(
         }
     }
     let lr = &config.lr;
-    match cli.constant_lr {
-        Some(Some(value)) if !(lr.shape == LrShape::Constant && lr.peak == value) => {
+    if let Some(value) = cli.constant_lr {
+        if !(lr.shape == LrShape::Constant && lr.peak == value) {
             return Err(conflict("--constant-lr", &value, lr));
         }
-        Some(None) if lr.shape != LrShape::Constant => {
-            return Err(conflict("--constant-lr", &"(the scheduled rate)", lr));
-        }
-        _ => {}
     }
     let optimizer = &config.optimizer;
     macro_rules! agree {
@@ -349,6 +366,11 @@ pub fn check_resume_flags(cli: &Cli, out: &Path, state: &TrainState) -> Result<(
     if let Some(given) = &cli.eval_schedule {
         if given.0 != config.eval_at {
             return Err(conflict("--eval-schedule", &given.0, &config.eval_at));
+        }
+    }
+    if let Some(given) = &cli.foil_schedule {
+        if given.0 != config.foil_at {
+            return Err(conflict("--foil-schedule", &given.0, &config.foil_at));
         }
     }
     if let Some(steps) = cli.steps {
@@ -412,11 +434,13 @@ pub fn config_from_flags(cli: &Cli) -> Result<(RunConfig, Start)> {
         (None, None, Some(path)) => check_model_vocab(path, &model, &shards, &manifest)?,
         _ => {}
     }
-    let lr = match (&previous, cli.constant_lr) {
-        (_, Some(Some(value))) => LrSchedule::constant(value),
-        (Some(p), Some(None)) => LrSchedule::constant(p.config.lr.lr(p.schedule_step)),
-        (None, Some(None)) => bail!("--constant-lr needs a value when training from scratch"),
-        (base, None) => {
+    let lr = match (&previous, cli.constant_lr, cli.continuation_lr) {
+        (_, Some(value), _) => LrSchedule::constant(value),
+        (Some(p), None, Some(ContinuationLr::Hold)) => {
+            refuse_schedule_flags_with_hold(cli)?;
+            LrSchedule::constant(p.config.lr.lr(p.schedule_step))
+        }
+        (base, None, _) => {
             let total = u64::from(manifest.steps);
             let base = base
                 .as_ref()
@@ -455,6 +479,17 @@ pub fn config_from_flags(cli: &Cli) -> Result<(RunConfig, Start)> {
         .as_ref()
         .map(|s| s.0.clone())
         .unwrap_or_default();
+    let foil_at = cli
+        .foil_schedule
+        .as_ref()
+        .map(|s| s.0.clone())
+        .unwrap_or_default();
+    if let Some(step) = foil_at.iter().find(|s| eval_at.binary_search(s).is_err()) {
+        bail!(
+            "--foil-schedule: step {step} is not an --eval-schedule step; foils are scored \
+             beside their probes, at steps of --eval-schedule"
+        );
+    }
     let run_id = cli.run_id.clone().unwrap_or_else(|| {
         out.file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -486,6 +521,7 @@ pub fn config_from_flags(cli: &Cli) -> Result<(RunConfig, Start)> {
         probes: cli.probes.clone(),
         eval_at,
         eval_batch: cli.eval_batch.unwrap_or(defaults::EVAL_BATCH),
+        foil_at,
         device: cli
             .device
             .clone()
@@ -505,6 +541,26 @@ pub fn config_from_flags(cli: &Cli) -> Result<(RunConfig, Start)> {
         None => Start::Scratch,
     };
     Ok((config, start))
+}
+
+/// `--continuation-lr hold` takes the rate from the checkpoint: a flag that shapes a schedule
+/// would have no effect, so it is refused rather than ignored.
+fn refuse_schedule_flags_with_hold(cli: &Cli) -> Result<()> {
+    let given = [
+        ("--lr", cli.lr.is_some()),
+        ("--schedule", cli.schedule.is_some()),
+        ("--warmup-steps", cli.warmup_steps.is_some()),
+        ("--schedule-steps", cli.schedule_steps.is_some()),
+        ("--final-lr-ratio", cli.final_lr_ratio.is_some()),
+        ("--reset-schedule", cli.reset_schedule),
+    ];
+    match given.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => bail!(
+            "{flag} shapes a learning-rate schedule, but --continuation-lr hold holds the \
+             checkpoint's rate; leave {flag} out, or use --continuation-lr schedule"
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Refuses shards whose tokenizer is not the one the `--init` checkpoint was trained with: by

@@ -8,7 +8,7 @@ use candle_core::Device;
 use factlab_artifacts::{read_rows, LogprobRow, Probe, ShardManifest, ShardRow, TrainLogRow};
 use factlab_cli::Verbosity;
 use factlab_model::checkpoint;
-use factlab_model::{encode_probes, score_probes, AdamW, EncodedProbe, Llama, Params};
+use factlab_model::{add_foils, encode_probes, score_probes, AdamW, EncodedProbe, Llama, Params};
 use factlab_rng::Rng;
 
 use crate::data::ShardStream;
@@ -371,20 +371,30 @@ impl Session {
 
     fn score(&mut self, scorer: &Llama, step: u32) -> Result<()> {
         let config = &self.state.config;
-        let scores = score_probes(scorer, &self.probes, config.eval_batch, &self.device)?;
-        self.logprobs.extend(scores.into_iter().map(|s| LogprobRow {
-            run_id: config.run_id.clone(),
-            step,
-            probe_id: s.probe_id,
-            knowledge_id: s.knowledge_id,
-            kind: s.kind,
-            target_logprob: s.target_logprob,
-            first_token_logprob: s.first_token_logprob,
-            target_tokens: s.target_tokens,
-            foil_probe_id: None,
-            foil_target_logprob: None,
-            foil_first_token_logprob: None,
-            foil_target_tokens: None,
+        let with_foils = config.foil_at.binary_search(&step).is_ok();
+        let scores = score_probes(
+            scorer,
+            &self.probes,
+            with_foils,
+            config.eval_batch,
+            &self.device,
+        )?;
+        self.logprobs.extend(scores.into_iter().map(|s| {
+            let foil = s.foil.map(|(_, score)| score);
+            LogprobRow {
+                run_id: config.run_id.clone(),
+                step,
+                probe_id: s.probe_id,
+                knowledge_id: s.knowledge_id,
+                kind: s.kind,
+                target_logprob: s.target.target_logprob,
+                first_token_logprob: s.target.first_token_logprob,
+                target_tokens: s.target.target_tokens,
+                foil_probe_id: s.foil.map(|(id, _)| id),
+                foil_target_logprob: foil.map(|f| f.target_logprob),
+                foil_first_token_logprob: foil.map(|f| f.first_token_logprob),
+                foil_target_tokens: foil.map(|f| f.target_tokens),
+            }
         }));
         Ok(())
     }
@@ -398,11 +408,12 @@ fn load_probes(config: &RunConfig, stream: &ShardStream) -> Result<Vec<EncodedPr
     let manifest = stream.manifest();
     let tokenizer_path = crate::inputs::tokenizer_path(&config.shards, manifest);
     let tokenizer = crate::inputs::load_tokenizer(&tokenizer_path)?;
-    encode_probes(
-        &tokenizer,
-        &probes,
-        Some(manifest.eos_token_id),
-        config.model.max_position_embeddings,
-    )
-    .with_context(|| format!("encoding {}", path.display()))
+    let max_len = config.model.max_position_embeddings;
+    let mut encoded = encode_probes(&tokenizer, &probes, Some(manifest.eos_token_id), max_len)
+        .with_context(|| format!("encoding {}", path.display()))?;
+    if !config.foil_at.is_empty() {
+        add_foils(&mut encoded, max_len)
+            .with_context(|| format!("choosing foils among {}", path.display()))?;
+    }
+    Ok(encoded)
 }

@@ -49,6 +49,10 @@ pub struct RunConfig {
     pub probes: Option<PathBuf>,
     pub eval_at: Vec<u32>,
     pub eval_batch: usize,
+    /// Steps (of `eval_at`) at which each probe's foil is scored too; absent (none) in states
+    /// written before foils.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foil_at: Vec<u32>,
     pub device: String,
     /// LoRA finetuning: only adapters train, over the `--init` checkpoint's frozen weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]

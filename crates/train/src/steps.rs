@@ -154,6 +154,17 @@ pub enum LrShape {
     Constant,
 }
 
+/// Where a continuation (`--init`) takes its learning rate from (`--continuation-lr`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContinuationLr {
+    /// The checkpoint's scheduled rate (that of its next update), constant for the whole run:
+    /// Chang et al. continue OLMo, whose schedule moves under 1 % over their 2,500 steps.
+    Hold,
+    /// On along the checkpoint's schedule from its position (afresh with --reset-schedule),
+    /// which the schedule flags may change.
+    Schedule,
+}
+
 /// Linear warmup to `peak`, then cosine or linear decay to `peak × final_ratio` at
 /// `total_steps`, held there after; or one constant rate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

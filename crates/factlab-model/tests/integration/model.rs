@@ -136,10 +136,12 @@ fn scored_logprobs_equal_a_direct_computation_from_the_logits() {
         probe(2, "the capital of", "zorb is quux city"),
     ];
     let encoded = encode_probes(&word_tokenizer(), &probes, Some(0), 16).unwrap();
-    assert_eq!(encoded[0].ids, vec![0, 2, 3, 4, 5, 6, 7, 8]);
-    assert_eq!(encoded[0].target_start, 6);
-    let scores = score_probes(&model, &encoded, 2, &Device::Cpu).unwrap();
-    for (p, s) in encoded.iter().zip(&scores) {
+    assert_eq!(encoded[0].text.ids, vec![0, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(encoded[0].text.target_start, 6);
+    let scores = score_probes(&model, &encoded, false, 2, &Device::Cpu).unwrap();
+    for (probe, score) in encoded.iter().zip(&scores) {
+        assert_eq!(score.probe_id, probe.probe_id);
+        let (p, s) = (&probe.text, &score.target);
         let input = Tensor::new(&p.ids[..p.ids.len() - 1], &Device::Cpu)
             .unwrap()
             .unsqueeze(0)
@@ -163,7 +165,6 @@ fn scored_logprobs_equal_a_direct_computation_from_the_logits() {
         assert!((s.target_logprob - mean).abs() < 1e-5, "{s:?} vs {mean}");
         assert!((s.first_token_logprob - direct[0]).abs() < 1e-5);
         assert_eq!(s.target_tokens as usize, direct.len());
-        assert_eq!(s.probe_id, p.probe_id);
     }
 }
 

@@ -3,6 +3,7 @@
 //! left undeclared here fails `preset`'s layout test).
 
 mod common;
+mod continuation;
 mod lora;
 mod resume;
 mod train;

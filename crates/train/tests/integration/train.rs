@@ -202,7 +202,7 @@ fn init_continues_or_resets_as_asked() {
     let state = TrainState::load(&carried.join("checkpoints/step-000013")).unwrap();
     assert_eq!((state.optimizer_step, state.schedule_step), (13, 13));
 
-    // The paper's protocol: constant LR, fresh optimizer, t from 0, probes from t = 0.
+    // App. G's protocol: the checkpoint's LR held, fresh optimizer, t from 0, probes from t = 0.
     let paper = dir.path().join("paper");
     common::train_in_process(&[
         "--shards",
@@ -213,7 +213,8 @@ fn init_continues_or_resets_as_asked() {
         s(&paper),
         "--steps",
         "4",
-        "--constant-lr",
+        "--continuation-lr",
+        "hold",
         "--reset-optimizer",
         "--reset-step",
         "--probes",
@@ -248,11 +249,11 @@ fn init_continues_or_resets_as_asked() {
     let probe_rows = read_rows(&probes).unwrap();
     let encoded = encode_probes(&tokenizer, &probe_rows, Some(0), 128).unwrap();
     let model = Llama::new(&config, &params, false).unwrap();
-    let direct = score_probes(&model, &encoded, 64, &candle_core::Device::Cpu).unwrap();
+    let direct = score_probes(&model, &encoded, false, 64, &candle_core::Device::Cpu).unwrap();
     for (row, d) in scored.iter().filter(|r| r.step == 0).zip(&direct) {
         assert_eq!(
             (row.probe_id, row.target_logprob),
-            (d.probe_id, d.target_logprob)
+            (d.probe_id, d.target.target_logprob)
         );
     }
 }
