@@ -188,7 +188,7 @@ $(RESULTS)/fig3/fig3.png: $(FIT) $(BIN)/plot
 	$(BIN)/plot fig3 --effectivity $(W)/fit/effectivity.parquet --left small-early,small-mid,small-late \
 	  --right small-mid,large-mid -o $(RESULTS)/fig3/fig3
 	$(BIN)/plot findings --effectivity $(W)/fit/effectivity.parquet --decay $(W)/fit/decay.parquet \
-	  -o $(RESULTS)/fig3/findings.md
+	  --draws $(W)/fit/draws.parquet -o $(RESULTS)/fig3/findings.md
 
 $(RESULTS)/fig2/fig2.png: $(FIT) $(BIN)/plot
 	$(BIN)/plot fig2 --trajectory $(W)/fit/trajectory.parquet --injections $(CONT)/injections.parquet \

@@ -64,9 +64,12 @@ run_mid() {
 findings() {
   local out=$1 metric=$2
   shift 2
-  local effectivity=() decay=()
-  for dir in "$@"; do effectivity+=("$dir/effectivity.parquet"); decay+=("$dir/decay.parquet"); done
-  "$BIN/plot" findings --effectivity "${effectivity[@]}" --decay "${decay[@]}" --metric "$metric" \
+  local effectivity=() decay=() draws=()
+  for dir in "$@"; do
+    effectivity+=("$dir/effectivity.parquet"); decay+=("$dir/decay.parquet"); draws+=("$dir/draws.parquet")
+  done
+  "$BIN/plot" findings --effectivity "${effectivity[@]}" --decay "${decay[@]}" --draws "${draws[@]}" \
+    --metric "$metric" \
     -o "$SWEEP/findings/$out.md" --quiet
 }
 

@@ -35,7 +35,8 @@ pub use io::{
 pub use knowledge::Knowledge;
 pub use logprobs::LogprobRow;
 pub use metrics::{
-    ChoiceAccuracyRow, DecayRow, EffectivityRow, LinearProbeRow, RetentionRow, TrajectoryRow,
+    ChoiceAccuracyRow, DecayRow, DrawRow, EffectivityRow, LinearProbeRow, RetentionRow,
+    TrajectoryRow,
 };
 pub use probes::{Probe, ProbeKind};
 pub use probing::{read_hidden, Answer, ChoiceOption, HiddenState, HiddenWriter, OptionScore};
@@ -74,6 +75,7 @@ pub fn artifact_schemas() -> Vec<(&'static str, Schema)> {
         (EffectivityRow::NAME, EffectivityRow::schema()),
         (RetentionRow::NAME, RetentionRow::schema()),
         (DecayRow::NAME, DecayRow::schema()),
+        (DrawRow::NAME, DrawRow::schema()),
         (LinearProbeRow::NAME, LinearProbeRow::schema()),
         (ChoiceAccuracyRow::NAME, ChoiceAccuracyRow::schema()),
         (TrajectoryRow::NAME, TrajectoryRow::schema()),

@@ -27,6 +27,12 @@ flat_artifact! {
         first_token_net_mean: f64,
         first_token_net_ci_low: f64,
         first_token_net_ci_high: f64,
+        specificity_mean: Option<f64>,
+        specificity_ci_low: Option<f64>,
+        specificity_ci_high: Option<f64>,
+        specificity_net_mean: Option<f64>,
+        specificity_net_ci_low: Option<f64>,
+        specificity_net_ci_high: Option<f64>,
     }
 }
 
@@ -50,12 +56,35 @@ flat_artifact! {
         kind: String,
         a: f64,
         a_stderr: f64,
+        a_ci_low: f64,
+        a_ci_high: f64,
         intercept: f64,
         r_squared: f64,
         x_intercept_log10_steps: f64,
+        x_intercept_log10_steps_ci_low: f64,
+        x_intercept_log10_steps_ci_high: f64,
         x_intercept_log10_tokens: f64,
         tokens_per_step: f64,
         points: u32,
+    }
+}
+
+flat_artifact! {
+    /// One paragraph-bootstrap draw of one run × scenario × kind: every estimate `fit` reports,
+    /// recomputed on the same resample of paragraphs (draw `draw` resamples alike in every group
+    /// of one fit, so differences taken draw by draw are paired).
+    DrawRow = "draws" {
+        run_id: String,
+        scenario: String,
+        kind: String,
+        draw: u32,
+        effectivity: f64,
+        control: Option<f64>,
+        net: Option<f64>,
+        first_token_net: Option<f64>,
+        specificity_net: Option<f64>,
+        decay_a: Option<f64>,
+        x_intercept_log10_steps: Option<f64>,
     }
 }
 

@@ -4,17 +4,21 @@
 //! scenario is its mean gain, by the same window rule, from every injection step of that scenario,
 //! counted once per injection (a step where three paragraphs were injected weighs three times),
 //! so it sees the same steps, learning rates and batches as the scenario's own probes. Net
-//! effectivity E − E_control is the part of the rise specific to the injected fact; its interval
-//! resamples the probes of both groups independently.
+//! effectivity E − E_control is the part of the rise specific to the injected fact. Intervals
+//! resample paragraphs, the injected ones and the control's alike ([`ParagraphDraws`]).
+
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 use factlab_artifacts::EffectivityRow;
-use factlab_rng::Rng;
+use factlab_inference::{rule::LEVEL, Resampled};
 use polars::prelude::*;
 
-use crate::stats::{self, bootstrap_difference_interval, bootstrap_interval};
-use crate::tables::{f64_lists, group_keys, per_probe, u32s, Schedules, GROUP};
-use crate::{FitOptions, ProbeSeries, Runs};
+use crate::resampling::ParagraphDraws;
+use crate::specificity::Specificity;
+use crate::stats;
+use crate::tables::{f64_lists, group_keys, per_probe, u32_lists, u32s, Schedules, GROUP};
+use crate::{Analysis, FitOptions, Group, ProbeSeries, Runs};
 
 /// A probe's gains from each of `steps` to its local acquisition maximum, and how many of those
 /// maxima fall on the window's last evaluated step.
@@ -43,6 +47,7 @@ struct ProbeGains {
     scenario: Vec<String>,
     kind: Vec<String>,
     probe_id: Vec<u32>,
+    knowledge_id: Vec<u32>,
     /// The mean gain in ℓ over the probe's injections.
     gain: Vec<f64>,
     /// The same in the first target token's log-probability.
@@ -72,6 +77,7 @@ impl ProbeGains {
         self.scenario.push(scenario.to_string());
         self.kind.push(target.kind.clone());
         self.probe_id.push(probe_id);
+        self.knowledge_id.push(target.knowledge_id);
         self.gain.push(stats::mean(&gains));
         self.first_token_gain
             .push(stats::mean(&gains_after(first_token, steps, window).0));
@@ -85,6 +91,7 @@ impl ProbeGains {
             "scenario" => self.scenario,
             "kind" => self.kind,
             "probe_id" => self.probe_id,
+            "knowledge_id" => self.knowledge_id,
             "gain" => self.gain,
             "first_token_gain" => self.first_token_gain,
             "injections" => self.injections,
@@ -124,53 +131,66 @@ fn probe_gains(
 }
 
 /// One metric (ℓ or the first token's log-probability) of one group: injected, control, net.
-struct Compared {
-    mean: f64,
-    interval: (f64, f64),
-    control_mean: f64,
-    control_interval: (f64, f64),
-    net_mean: f64,
-    net_interval: (f64, f64),
+pub(crate) struct Compared {
+    probes: u32,
+    control_probes: u32,
+    pub effectivity: Resampled,
+    pub control: Option<Resampled>,
+    pub net: Option<Resampled>,
 }
 
-/// `stream` keeps each interval on its own random stream, so adding a column leaves the others'
-/// intervals as they were.
-fn compare(injected: &[f64], control: &[f64], options: &FitOptions, stream: &[u64]) -> Compared {
-    let rng = |part: u64| Rng::derive(options.seed, &[stream, &[part]].concat());
-    let resamples = options.bootstrap;
-    let interval = bootstrap_interval(injected, resamples, &mut rng(0));
-    let nan = (f64::NAN, f64::NAN);
+fn compare(injected: &[(u32, f64)], control: &[(u32, f64)], draws: &ParagraphDraws) -> Compared {
+    let effectivity = draws.mean(injected);
+    let (probes, control_probes) = (injected.len() as u32, control.len() as u32);
     if control.is_empty() {
         return Compared {
-            mean: stats::mean(injected),
-            interval,
-            control_mean: f64::NAN,
-            control_interval: nan,
-            net_mean: f64::NAN,
-            net_interval: nan,
+            probes,
+            control_probes,
+            effectivity,
+            control: None,
+            net: None,
         };
     }
-    let control_mean = stats::mean(control);
+    let control = draws.mean(control);
     Compared {
-        mean: stats::mean(injected),
-        interval,
-        control_mean,
-        control_interval: bootstrap_interval(control, resamples, &mut rng(1)),
-        net_mean: stats::mean(injected) - control_mean,
-        net_interval: bootstrap_difference_interval(injected, control, resamples, &mut rng(2)),
+        probes,
+        control_probes,
+        net: Some(effectivity.minus(&control)),
+        effectivity,
+        control: Some(control),
     }
 }
 
-/// The effectivity table: one row per run × scenario × kind with injected probes.
-pub(crate) fn rows(
+/// An estimate's point and 95 % interval; NaN for one that does not exist (no control).
+fn with_interval(estimate: Option<&Resampled>) -> (f64, (f64, f64)) {
+    match estimate {
+        Some(e) => (e.point, e.interval(LEVEL)),
+        None => (f64::NAN, (f64::NAN, f64::NAN)),
+    }
+}
+
+/// One group's estimates with their paragraph draws, for `draws.parquet`.
+pub(crate) struct GroupEstimates<'a> {
+    pub group: Group,
+    pub target: Compared,
+    pub first_token: Compared,
+    pub specificity: Option<&'a Specificity>,
+}
+
+/// The effectivity table (one row per run × scenario × kind with injected probes) and each row's
+/// estimates with their draws; `specificity` where foils were scored.
+pub(crate) fn rows<'a>(
     runs: &Runs,
     first_token_runs: &Runs,
     schedules: &Schedules,
     options: &FitOptions,
-) -> Result<Vec<EffectivityRow>> {
+    draws: &ParagraphDraws,
+    specificity: &'a BTreeMap<Group, Specificity>,
+) -> Result<(Vec<EffectivityRow>, Vec<GroupEstimates<'a>>)> {
     let (injected, control) = probe_gains(runs, first_token_runs, schedules, options.window);
     let group: Vec<Expr> = GROUP.map(col).into();
     let control = control.frame()?.group_by(group.clone()).agg([
+        per_probe("knowledge_id").alias("control_knowledge_id"),
         per_probe("gain").alias("control_gain"),
         per_probe("first_token_gain").alias("control_first_token_gain"),
     ]);
@@ -178,6 +198,7 @@ pub(crate) fn rows(
         .frame()?
         .group_by(group.clone())
         .agg([
+            per_probe("knowledge_id"),
             per_probe("gain"),
             per_probe("first_token_gain"),
             col("injections").sum(),
@@ -187,48 +208,97 @@ pub(crate) fn rows(
         .sort(GROUP, Default::default())
         .collect()?;
 
+    let paired = |ids: &[u32], values: Vec<f64>| -> Vec<(u32, f64)> {
+        ids.iter().copied().zip(values).collect()
+    };
     let columns = group_keys(&table)?
         .into_iter()
+        .zip(u32_lists(&table, "knowledge_id")?)
         .zip(f64_lists(&table, "gain")?)
         .zip(f64_lists(&table, "first_token_gain")?)
+        .zip(u32_lists(&table, "control_knowledge_id")?)
         .zip(f64_lists(&table, "control_gain")?)
         .zip(f64_lists(&table, "control_first_token_gain")?)
         .zip(u32s(&table, "injections")?)
         .zip(u32s(&table, "at_window_end")?);
     let mut rows = Vec::new();
-    for (index, row) in columns.enumerate() {
+    let mut estimates = Vec::new();
+    for row in columns {
         let (
-            (((((group, gains), first_token), controls), first_token_controls), injections),
+            (
+                ((((((group, ids), gains), first_token), control_ids), controls), first_controls),
+                injections,
+            ),
             at_window_end,
         ) = row;
-        let index = index as u64;
-        let target = compare(&gains, &controls, options, &[index]);
-        let first = compare(&first_token, &first_token_controls, options, &[index, 1]);
-        let (run_id, scenario, kind) = group;
+        let filter = |pairs: Vec<(u32, f64)>| match options.analysis {
+            Analysis::Factlab => pairs,
+            Analysis::Authors => stats::inliers(pairs, options.iqr_factor),
+        };
+        let target = compare(
+            &filter(paired(&ids, gains)),
+            &filter(paired(&control_ids, controls)),
+            draws,
+        );
+        let first = compare(
+            &filter(paired(&ids, first_token)),
+            &filter(paired(&control_ids, first_controls)),
+            draws,
+        );
+        let (mean, interval) = with_interval(Some(&target.effectivity));
+        let (first_mean, first_interval) = with_interval(Some(&first.effectivity));
+        let (control_mean, control_interval) = with_interval(target.control.as_ref());
+        let (net_mean, net_interval) = with_interval(target.net.as_ref());
+        let (first_net_mean, first_net_interval) = with_interval(first.net.as_ref());
+        let foil = specificity.get(&group);
+        let optional = |estimate: Option<&Resampled>| match estimate {
+            Some(e) => {
+                let (low, high) = e.interval(LEVEL);
+                (Some(e.point), Some(low), Some(high))
+            }
+            None => (None, None, None),
+        };
+        let (specificity_mean, specificity_ci_low, specificity_ci_high) =
+            optional(foil.map(|f| &f.gain));
+        let (specificity_net_mean, specificity_net_ci_low, specificity_net_ci_high) =
+            optional(foil.and_then(|f| f.net.as_ref()));
+        let (run_id, scenario, kind) = group.clone();
         rows.push(EffectivityRow {
             run_id,
             scenario,
             kind,
-            mean: target.mean,
-            ci_low: target.interval.0,
-            ci_high: target.interval.1,
-            probes: gains.len() as u32,
+            mean,
+            ci_low: interval.0,
+            ci_high: interval.1,
+            probes: target.probes,
             injections,
             lam_at_window_end: f64::from(at_window_end) / f64::from(injections),
-            first_token_mean: first.mean,
-            first_token_ci_low: first.interval.0,
-            first_token_ci_high: first.interval.1,
-            control_mean: target.control_mean,
-            control_ci_low: target.control_interval.0,
-            control_ci_high: target.control_interval.1,
-            control_probes: controls.len() as u32,
-            net_mean: target.net_mean,
-            net_ci_low: target.net_interval.0,
-            net_ci_high: target.net_interval.1,
-            first_token_net_mean: first.net_mean,
-            first_token_net_ci_low: first.net_interval.0,
-            first_token_net_ci_high: first.net_interval.1,
+            first_token_mean: first_mean,
+            first_token_ci_low: first_interval.0,
+            first_token_ci_high: first_interval.1,
+            control_mean,
+            control_ci_low: control_interval.0,
+            control_ci_high: control_interval.1,
+            control_probes: target.control_probes,
+            net_mean,
+            net_ci_low: net_interval.0,
+            net_ci_high: net_interval.1,
+            first_token_net_mean: first_net_mean,
+            first_token_net_ci_low: first_net_interval.0,
+            first_token_net_ci_high: first_net_interval.1,
+            specificity_mean,
+            specificity_ci_low,
+            specificity_ci_high,
+            specificity_net_mean,
+            specificity_net_ci_low,
+            specificity_net_ci_high,
+        });
+        estimates.push(GroupEstimates {
+            group,
+            target,
+            first_token: first,
+            specificity: foil,
         });
     }
-    Ok(rows)
+    Ok((rows, estimates))
 }

@@ -19,7 +19,9 @@ mod choice_accuracy;
 mod effectivity;
 mod linear_probe;
 mod report;
+mod resampling;
 mod retention;
+mod specificity;
 mod stats;
 mod tables;
 mod window_bias;
@@ -30,9 +32,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use factlab_artifacts::outputs::{check_made_from, check_same_origin};
 use factlab_artifacts::{
-    read_rows, write_atomic, write_rows, Artifact, DecayRow, EffectivityRow, Injection, Knowledge,
-    LogprobRow, RetentionRow, ShardManifest, TrajectoryRow,
+    read_rows, write_atomic, write_rows, Artifact, DecayRow, DrawRow, EffectivityRow, Injection,
+    Knowledge, LogprobRow, RetentionRow, ShardManifest, TrajectoryRow,
 };
+use resampling::{ParagraphDraws, CONTROL};
 
 pub use choice_accuracy::{
     run_choice_accuracy, ChoiceAccuracyOptions, CHOICE_ACCURACY_FILE, CHOICE_ACCURACY_TABLE,
@@ -64,14 +67,30 @@ pub mod bounds {
     }
 }
 
+/// Whose analysis the metrics follow where factlab's and the authors' released code differ
+/// (`fit --help` gives each difference and why the default is what it is).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Analysis {
+    /// t_pre is the paragraph's own first injection step; R is read between evaluated steps; no
+    /// outlier filter on effectivity.
+    #[default]
+    Factlab,
+    /// As Chang et al.'s `ppl_analysis.py` / `forgetting_plot.py`: t_pre = the first evaluation
+    /// v[0], R only where LAM + t was evaluated, the IQR filter (factor `--iqr-factor`, 2.0 in
+    /// their code) on effectivity too.
+    Authors,
+}
+
 #[derive(Debug, Clone)]
 pub struct FitOptions {
     pub logprobs: Vec<PathBuf>,
     pub injections: PathBuf,
     /// t_w: steps after an injection searched for the local acquisition maximum.
     pub window: u32,
-    /// IQR factor of the outlier filter on R (paper: 1.5; the authors' code: 2.0).
+    /// IQR factor of the outlier filter on R (paper: 1.5; the authors' code: 2.0), and on
+    /// effectivity under [`Analysis::Authors`].
     pub iqr_factor: f64,
+    pub analysis: Analysis,
     pub bootstrap: usize,
     pub seed: u64,
     /// batch × sequence length, to express x-intercepts in tokens.
@@ -109,6 +128,10 @@ pub struct Fitted {
     pub trajectory: Vec<TrajectoryRow>,
     /// The control's pseudo-effectivity beside the rise its trend-free permuted series give.
     pub window_bias: Vec<WindowBias>,
+    pub draws: Vec<DrawRow>,
+    /// Paragraphs in the smallest resampled stratum, and the factor its draws were stretched by.
+    pub smallest_stratum: usize,
+    pub stretch: f64,
 }
 
 /// Group key: run, scenario, probe kind.
@@ -150,6 +173,12 @@ impl ProbeSeries {
         self.window_after(step, window).next_back().map(|(&s, _)| s)
     }
 
+    /// v at the last evaluated step at or before `step`: the value before an injection at `step`
+    /// when `step` itself was not evaluated (foils are scored at fewer steps than probes).
+    fn at_or_before(&self, step: u32) -> Option<f64> {
+        self.values.range(..=step).next_back().map(|(_, &v)| v)
+    }
+
     /// (t_LAM, v[t_LAM]) for an injection at `step`, or `None` if the window has no evaluation.
     fn acquisition_maximum(&self, step: u32, window: u32) -> Option<(u32, f64)> {
         self.window_after(step, window).fold(
@@ -170,18 +199,137 @@ struct Schedule {
 /// run → probe id → series
 type Runs = BTreeMap<String, BTreeMap<u32, ProbeSeries>>;
 
-fn compute(logprobs: &[LogprobRow], schedules: &Schedules, options: &FitOptions) -> Result<Fitted> {
+/// The strata the paragraph bootstrap resamples within: each scenario's injected paragraphs, and
+/// the control's, among the paragraphs that have scored probes.
+fn strata(runs: &Runs, schedules: &Schedules) -> BTreeMap<String, BTreeSet<u32>> {
+    let mut strata: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+    for probe in runs.values().flat_map(BTreeMap::values) {
+        let stratum = match schedules.by_knowledge.get(&probe.knowledge_id) {
+            Some(schedule) => schedule.scenario.clone(),
+            None => CONTROL.to_string(),
+        };
+        strata
+            .entry(stratum)
+            .or_default()
+            .insert(probe.knowledge_id);
+    }
+    strata
+}
+
+/// Every group's draws as rows: effectivity's groups, with the decay draws where the group has a
+/// fit.
+fn draw_rows(
+    effectivity: &[effectivity::GroupEstimates],
+    decay: &[retention::DecayEstimates],
+    draws: usize,
+) -> Vec<DrawRow> {
+    let decay: BTreeMap<&Group, &retention::DecayEstimates> =
+        decay.iter().map(|d| (&d.group, d)).collect();
+    let mut rows = Vec::new();
+    for e in effectivity {
+        let (run_id, scenario, kind) = &e.group;
+        let fitted = decay.get(&e.group);
+        for draw in 0..draws {
+            let at = |r: &Option<factlab_inference::Resampled>| r.as_ref().map(|r| r.draws[draw]);
+            rows.push(DrawRow {
+                run_id: run_id.clone(),
+                scenario: scenario.clone(),
+                kind: kind.clone(),
+                draw: draw as u32,
+                effectivity: e.target.effectivity.draws[draw],
+                control: at(&e.target.control),
+                net: at(&e.target.net),
+                first_token_net: at(&e.first_token.net),
+                specificity_net: e
+                    .specificity
+                    .and_then(|s| s.net.as_ref())
+                    .map(|r| r.draws[draw]),
+                decay_a: fitted.map(|d| d.a.draws[draw]),
+                x_intercept_log10_steps: fitted.map(|d| d.x_intercept_log10_steps.draws[draw]),
+            });
+        }
+    }
+    rows
+}
+
+fn compute(
+    logprobs: &[LogprobRow],
+    schedules: &Schedules,
+    options: &FitOptions,
+    measure_window_bias: bool,
+) -> Result<Fitted> {
     let observations = tables::observations(logprobs)?;
     let runs = tables::series(&observations, "target_logprob")?;
     let first_token_runs = tables::series(&observations, "first_token_logprob")?;
-    let (retention, decay) = retention::rows(&runs, &schedules.by_knowledge, options)?;
+    let specificity_runs = tables::series(&observations, "specificity")?;
+    let draws = ParagraphDraws::new(&strata(&runs, schedules), options.bootstrap, options.seed);
+    let (retention, decay, decay_estimates) =
+        retention::rows(&runs, &schedules.by_knowledge, options, &draws)?;
+    let specificity = specificity::estimates(&specificity_runs, schedules, options.window, &draws);
+    let (effectivity, estimates) = effectivity::rows(
+        &runs,
+        &first_token_runs,
+        schedules,
+        options,
+        &draws,
+        &specificity,
+    )?;
     Ok(Fitted {
-        effectivity: effectivity::rows(&runs, &first_token_runs, schedules, options)?,
+        draws: draw_rows(&estimates, &decay_estimates, draws.draws()),
+        effectivity,
         retention,
         decay,
         trajectory: tables::trajectory(&observations, schedules)?,
-        window_bias: window_bias::rows(&runs, schedules, options.window, options.seed),
+        window_bias: if measure_window_bias {
+            window_bias::rows(&runs, schedules, options.window, options.seed)
+        } else {
+            Vec::new()
+        },
+        smallest_stratum: draws.smallest_stratum(),
+        stretch: draws.factor(),
     })
+}
+
+/// The metrics of Chang et al. from rows in memory, as [`run`] computes them after reading its
+/// files, without writing any and without the window-bias measurement (which shuffles every
+/// control series a thousand times): for callers that build rows themselves, such as the
+/// calibration by simulation.
+pub fn fit_rows(
+    logprobs: &[LogprobRow],
+    injections: &[Injection],
+    options: &FitOptions,
+) -> Result<Fitted> {
+    fit_in_memory(logprobs, injections, options, false)
+}
+
+fn fit_in_memory(
+    logprobs: &[LogprobRow],
+    injections: &[Injection],
+    options: &FitOptions,
+    measure_window_bias: bool,
+) -> Result<Fitted> {
+    let schedules = tables::schedules(injections, options.step_offset, &options.injections)?;
+    let control: BTreeSet<u32> = logprobs
+        .iter()
+        .map(|r| r.knowledge_id)
+        .filter(|k| !schedules.by_knowledge.contains_key(k))
+        .collect();
+    if control.is_empty() {
+        tracing::warn!("every probed paragraph was injected: no control group, so the control and net columns are NaN; generate more paragraphs than the schedule's groups take");
+    } else {
+        tracing::info!(
+            paragraphs = control.len(),
+            "never-injected paragraphs form the control group"
+        );
+    }
+    let fitted = compute(logprobs, &schedules, options, measure_window_bias)?;
+    if fitted.effectivity.is_empty() {
+        bail!(
+            "no probe was evaluated at an injection step and in the {}-step window after it: do the injections' steps and the logprobs' steps count alike (see --step-offset)?",
+            options.window
+        );
+    }
+    Ok(fitted)
 }
 
 /// Reads the inputs, computes every metric and writes the four tables and `fit.md` into
@@ -192,7 +340,6 @@ pub fn run(options: &FitOptions) -> Result<Fitted> {
     if injections.is_empty() {
         bail!("{}: no injections", options.injections.display());
     }
-    let schedules = tables::schedules(&injections, options.step_offset, &options.injections)?;
     let mut logprobs = Vec::new();
     // Rows are told apart by run id only: two files of one id would merge into one run.
     let mut run_files: BTreeMap<String, &PathBuf> = BTreeMap::new();
@@ -215,31 +362,13 @@ pub fn run(options: &FitOptions) -> Result<Fitted> {
     if logprobs.is_empty() {
         bail!("no logprob rows in {:?}", options.logprobs);
     }
-    let control: BTreeSet<u32> = logprobs
-        .iter()
-        .map(|r| r.knowledge_id)
-        .filter(|k| !schedules.by_knowledge.contains_key(k))
-        .collect();
-    if control.is_empty() {
-        tracing::warn!("every probed paragraph was injected: no control group, so the control and net columns are NaN; generate more paragraphs than the schedule's groups take");
-    } else {
-        tracing::info!(
-            paragraphs = control.len(),
-            "never-injected paragraphs form the control group"
-        );
-    }
-    let fitted = compute(&logprobs, &schedules, options)?;
-    if fitted.effectivity.is_empty() {
-        bail!(
-            "no probe was evaluated at an injection step and in the {}-step window after it: do the injections' steps and the logprobs' steps count alike (see --step-offset)?",
-            options.window
-        );
-    }
+    let fitted = fit_in_memory(&logprobs, &injections, options, true)?;
     let out = &options.output;
     write_rows(&out.join("effectivity.parquet"), &fitted.effectivity)?;
     write_rows(&out.join("retention.parquet"), &fitted.retention)?;
     write_rows(&out.join("decay.parquet"), &fitted.decay)?;
     write_rows(&out.join("trajectory.parquet"), &fitted.trajectory)?;
+    write_rows(&out.join("draws.parquet"), &fitted.draws)?;
     write_atomic(&out.join("fit.md"), summary(&fitted, options).as_bytes())?;
     Ok(fitted)
 }
@@ -279,6 +408,7 @@ mod tests {
             injections: PathBuf::from("i.parquet"),
             window: 50,
             iqr_factor: 1.5,
+            analysis: Analysis::Factlab,
             bootstrap: 1000,
             seed: 0,
             tokens_per_step: 1.0,

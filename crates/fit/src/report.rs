@@ -10,8 +10,10 @@ pub fn summary(fitted: &Fitted, options: &FitOptions) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Effectivity\n\nMean gain in ℓ (nats per token) from an injection step to the local acquisition maximum within {} steps; bootstrap 95 % interval over probes. \"Control\": the same gain of never-injected paragraphs' probes at this scenario's injection steps; \"net\" = effectivity − control, the part specific to the fact (probes of both groups resampled). \"At window end\": share of injections whose maximum is the window's last evaluated step, where the rise may not have ended (the window cuts it). \"First token\": net effectivity on the log-probability of the target's first token alone.\n",
-        options.window
+        "# Effectivity\n\nMean gain in ℓ (nats per token) from an injection step to the local acquisition maximum within {} steps; 95 % intervals from the paragraph bootstrap (paragraphs resampled within each scenario and within the control, draws stretched by {:.3} for the smallest group's {} paragraphs; see `fit --help`). \"Control\": the same gain of never-injected paragraphs' probes at this scenario's injection steps; \"net\" = effectivity − control, the part specific to the paragraph (the paragraphs of both groups resampled). \"At window end\": share of injections whose maximum is the window's last evaluated step, where the rise may not have ended (the window cuts it). \"First token\": net effectivity on the log-probability of the target's first token alone.\n",
+        options.window,
+        fitted.stretch,
+        fitted.smallest_stratum
     );
     let _ = writeln!(
         md,
@@ -41,24 +43,28 @@ pub fn summary(fitted: &Fitted, options: &FitOptions) -> String {
     }
     let _ = writeln!(
         md,
-        "\n# Decay constants\n\nLeast-squares fit of mean retainability R against log10 t after the last injection (IQR factor {}); a = −slope ± standard error; x-intercept where the fitted R reaches 0.\n",
+        "\n# Decay constants\n\nLeast-squares fit of mean retainability R against log10 t after the last injection (IQR factor {}); a = −slope, with its 95 % paragraph-bootstrap interval (the line refitted on every draw) and the least-squares standard error of the slope (the paper's ±, too narrow to judge by: its points are serially correlated means); x-intercept where the fitted R reaches 0, with its interval.\n",
         options.iqr_factor
     );
     let _ = writeln!(
         md,
-        "| run | scenario | kind | a | ± | R² | x-intercept log10(steps) | log10(tokens) |\n|---|---|---|---:|---:|---:|---:|---:|"
+        "| run | scenario | kind | a | 95 % CI | OLS s.e. | R² | x-intercept log10(steps) | 95 % CI | log10(tokens) |\n|---|---|---|---:|---|---:|---:|---:|---|---:|"
     );
     for d in &fitted.decay {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.4} | {:.4} | {:.3} | {:.2} | {:.2} |",
+            "| {} | {} | {} | {:.4} | [{:.4}, {:.4}] | {:.4} | {:.3} | {:.2} | [{:.2}, {:.2}] | {:.2} |",
             d.run_id,
             d.scenario,
             d.kind,
             d.a,
+            d.a_ci_low,
+            d.a_ci_high,
             d.a_stderr,
             d.r_squared,
             d.x_intercept_log10_steps,
+            d.x_intercept_log10_steps_ci_low,
+            d.x_intercept_log10_steps_ci_high,
             d.x_intercept_log10_tokens
         );
     }

@@ -1,74 +1,37 @@
 //! The few statistics the paper's metrics need.
 
-use factlab_rng::Rng;
+pub use factlab_inference::quantile;
 
 pub fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
-/// Quantile with linear interpolation between order statistics (numpy's default).
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let position = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (position.floor() as usize, position.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (position - lo as f64)
-}
-
-/// Values inside [Q1 − factor·IQR, Q3 + factor·IQR].
-pub fn without_outliers(values: &[f64], factor: f64) -> Vec<f64> {
+/// [Q1 − factor·IQR, Q3 + factor·IQR] of `values`; everything with fewer than 4 values.
+fn inlier_range(values: &[f64], factor: f64) -> std::ops::RangeInclusive<f64> {
     if values.len() < 4 {
-        return values.to_vec();
+        return f64::NEG_INFINITY..=f64::INFINITY;
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let (q1, q3) = (quantile(&sorted, 0.25), quantile(&sorted, 0.75));
-    let (lo, hi) = (q1 - factor * (q3 - q1), q3 + factor * (q3 - q1));
+    q1 - factor * (q3 - q1)..=q3 + factor * (q3 - q1)
+}
+
+/// Values inside [Q1 − factor·IQR, Q3 + factor·IQR].
+pub fn without_outliers(values: &[f64], factor: f64) -> Vec<f64> {
+    let range = inlier_range(values, factor);
     values
         .iter()
         .copied()
-        .filter(|v| (lo..=hi).contains(v))
+        .filter(|v| range.contains(v))
         .collect()
 }
 
-/// Percentile bootstrap 95 % interval of the mean.
-pub fn bootstrap_interval(values: &[f64], resamples: usize, rng: &mut Rng) -> (f64, f64) {
-    if values.len() < 2 || resamples == 0 {
-        let m = mean(values);
-        return (m, m);
-    }
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| {
-            (0..values.len())
-                .map(|_| values[rng.below(values.len())])
-                .sum::<f64>()
-                / values.len() as f64
-        })
-        .collect();
-    means.sort_by(f64::total_cmp);
-    (quantile(&means, 0.025), quantile(&means, 0.975))
-}
-
-/// Percentile bootstrap 95 % interval of mean(a) − mean(b), resampling each group on its own.
-pub fn bootstrap_difference_interval(
-    a: &[f64],
-    b: &[f64],
-    resamples: usize,
-    rng: &mut Rng,
-) -> (f64, f64) {
-    let difference = mean(a) - mean(b);
-    if a.len() < 2 || b.len() < 2 || resamples == 0 {
-        return (difference, difference);
-    }
-    let mut resample_mean = |values: &[f64]| {
-        (0..values.len())
-            .map(|_| values[rng.below(values.len())])
-            .sum::<f64>()
-            / values.len() as f64
-    };
-    let mut differences: Vec<f64> = (0..resamples)
-        .map(|_| resample_mean(a) - resample_mean(b))
-        .collect();
-    differences.sort_by(f64::total_cmp);
-    (quantile(&differences, 0.025), quantile(&differences, 0.975))
+/// The (paragraph, value) pairs whose value passes the same filter.
+pub fn inliers(pairs: Vec<(u32, f64)>, factor: f64) -> Vec<(u32, f64)> {
+    let values: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+    let range = inlier_range(&values, factor);
+    pairs.into_iter().filter(|p| range.contains(&p.1)).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -139,16 +102,5 @@ mod tests {
             without_outliers(&[1.0, 2.0, 3.0, 4.0, 5.0, 40.0], 20.0).len(),
             6
         );
-    }
-
-    #[test]
-    fn bootstrap_interval_brackets_the_mean_and_shrinks_with_more_data() {
-        let mut rng = Rng::new(1);
-        let small: Vec<f64> = (0..10).map(|i| (i % 5) as f64).collect();
-        let large: Vec<f64> = (0..1000).map(|i| (i % 5) as f64).collect();
-        let (lo, hi) = bootstrap_interval(&small, 2000, &mut rng);
-        assert!(lo < 2.0 && 2.0 < hi);
-        let (lo2, hi2) = bootstrap_interval(&large, 2000, &mut rng);
-        assert!(hi2 - lo2 < (hi - lo) / 3.0);
     }
 }

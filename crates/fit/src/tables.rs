@@ -136,6 +136,11 @@ pub(crate) fn observations(rows: &[LogprobRow]) -> Result<DataFrame> {
         "kind" => rows.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
         "target_logprob" => rows.iter().map(|r| r.target_logprob).collect::<Vec<_>>(),
         "first_token_logprob" => rows.iter().map(|r| r.first_token_logprob).collect::<Vec<_>>(),
+        // ℓ(true) − ℓ(foil), where a foil was scored.
+        "specificity" => rows
+            .iter()
+            .map(|r| r.foil_target_logprob.map(|foil| r.target_logprob - foil))
+            .collect::<Vec<_>>(),
     )?
     .lazy()
     .with_columns([
@@ -150,10 +155,11 @@ pub(crate) fn observations(rows: &[LogprobRow]) -> Result<DataFrame> {
     .collect()?)
 }
 
-/// Each probe's series of one score column of [`observations`].
+/// Each probe's series of one score column of [`observations`], at the steps where it has a
+/// value (a foil is scored at fewer steps than its probe); a probe with none has no series.
 pub(crate) fn series(observations: &DataFrame, value: &str) -> Result<Runs> {
     let mut runs: Runs = BTreeMap::new();
-    let values = observations.column(value)?.f64()?.no_null_iter();
+    let values = observations.column(value)?.f64()?.iter();
     let columns = strs(observations, "run_id")?
         .into_iter()
         .zip(u32s(observations, "probe_id")?)
@@ -161,6 +167,9 @@ pub(crate) fn series(observations: &DataFrame, value: &str) -> Result<Runs> {
         .zip(u32s(observations, "knowledge_id")?)
         .zip(strs(observations, "kind")?);
     for (((((run, probe_id), step), knowledge_id), kind), v) in columns.zip(values) {
+        let Some(v) = v else {
+            continue;
+        };
         runs.entry(run.to_string())
             .or_default()
             .entry(probe_id)
@@ -259,8 +268,8 @@ pub(crate) fn f64_lists(table: &DataFrame, name: &str) -> Result<Vec<Vec<f64>>> 
     Ok(lists)
 }
 
-/// A list column of steps, whatever integer type the arithmetic on them gave.
-fn u32_lists(table: &DataFrame, name: &str) -> Result<Vec<Vec<u32>>> {
+/// A list column of steps or ids, whatever integer type the arithmetic on them gave.
+pub(crate) fn u32_lists(table: &DataFrame, name: &str) -> Result<Vec<Vec<u32>>> {
     let mut lists = Vec::new();
     for list in table.column(name)?.list()?.series_iter() {
         let values = list.unwrap_or_default().cast(&DataType::UInt32)?;

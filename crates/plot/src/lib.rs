@@ -7,7 +7,6 @@ mod bios_qa;
 mod canvas;
 mod fig3;
 mod figures;
-pub mod findings;
 mod icl_vs_finetune;
 mod probe_positions;
 mod q_probe_qa;

@@ -8,7 +8,7 @@ use factlab_artifacts::{
     LinearProbeRow, RetentionRow, TrajectoryRow,
 };
 use factlab_cli::{steps, Verbosity};
-use plot::findings::{self, Metric, Seed};
+use factlab_inference::findings::{self, Seed};
 use plot::{
     check_runs, injection_steps, save, BiosQa, ChoicePanel, EffectivityPanel, Fig2, Fig3, Fig4,
     Fig5, IclVsFinetune, ProbePositions, QProbeQa, VariantAccuracy, VariantProbes, VariantQProbes,
@@ -27,7 +27,8 @@ Examples:
   plot fig5 --retention fit-b12/retention.parquet fit-b48/retention.parquet \\
        --decay fit-b12/decay.parquet fit-b48/decay.parquet --runs batch-12,batch-48 -o results/fig5/fig5
   plot findings --effectivity s1/fit/effectivity.parquet s2/fit/effectivity.parquet \\
-       --decay s1/fit/decay.parquet s2/fit/decay.parquet -o results/findings.md
+       --decay s1/fit/decay.parquet s2/fit/decay.parquet \\
+       --draws s1/fit/draws.parquet s2/fit/draws.parquet -o results/findings.md
   plot bios-qa --answers single/answers.parquet multi5+permute/answers.parquet \\
        --variants single,multi5+permute -o results/bios-qa/bios-qa
   plot probe-positions --probes single/p-probe/linear-probe.parquet multi5+permute/p-probe/linear-probe.parquet \\
@@ -155,7 +156,12 @@ enum FigureCommand {
         output: PathBuf,
     },
     /// Verdicts on the paper's Figure 3 and Table 2 findings over one or more seeds, by the
-    /// decision rule of docs/fidelity.md, as a Markdown file (no figure).
+    /// decision rule of docs/fidelity.md, as a Markdown file (no figure). Comparisons are
+    /// judged on paired paragraph-bootstrap draws (fit's draws.parquet); with several seeds,
+    /// seeds are resampled first, then a draw within each. Each finding is judged on the mean
+    /// of its comparisons' differences, beside its minimum detectable effect; F2 (no rise) by
+    /// an equivalence test. The rule was calibrated on simulated runs with no effect (fit's
+    /// tests): no verdict passes noise more than 5 % of the time.
     Findings {
         /// effectivity.parquet of each seed.
         #[arg(long, required = true, num_args = 1..)]
@@ -163,6 +169,9 @@ enum FigureCommand {
         /// decay.parquet of each seed, in the same order.
         #[arg(long, required = true, num_args = 1..)]
         decay: Vec<PathBuf>,
+        /// draws.parquet of each seed, in the same order.
+        #[arg(long, required = true, num_args = 1..)]
+        draws: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "net")]
         metric: Metric,
         /// Runs compared: early, mid and late stage of the small model, then the large model's
@@ -416,27 +425,51 @@ fn main() -> Result<()> {
         FigureCommand::Findings {
             effectivity,
             decay,
+            draws,
             metric,
             runs,
             output,
-        } => return write_findings(&effectivity, &decay, metric, &runs, &output),
+        } => return write_findings(&effectivity, &decay, &draws, metric, &runs, &output),
     };
     tracing::info!("wrote {0}.png, {0}.svg and {0}.md", written.display());
     Ok(())
 }
 
+/// Which effectivity value `plot findings` compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Metric {
+    /// E − E_control, mean over target tokens.
+    Net,
+    /// E, mean over target tokens, control not subtracted.
+    Raw,
+    /// E − E_control on the first target token.
+    FirstToken,
+}
+
+impl From<Metric> for findings::Metric {
+    fn from(metric: Metric) -> Self {
+        match metric {
+            Metric::Net => findings::Metric::Net,
+            Metric::Raw => findings::Metric::Raw,
+            Metric::FirstToken => findings::Metric::FirstToken,
+        }
+    }
+}
+
 fn write_findings(
     effectivity: &[PathBuf],
     decay: &[PathBuf],
+    draws: &[PathBuf],
     metric: Metric,
     runs: &[String],
     output: &std::path::Path,
 ) -> Result<()> {
-    if effectivity.len() != decay.len() {
+    if effectivity.len() != decay.len() || effectivity.len() != draws.len() {
         bail!(
-            "{} --effectivity files but {} --decay files; expected one of each per seed",
+            "{} --effectivity files, {} --decay files and {} --draws files; expected one of each per seed",
             effectivity.len(),
-            decay.len()
+            decay.len(),
+            draws.len()
         );
     }
     let [early, mid, late, large] = runs else {
@@ -446,17 +479,18 @@ fn write_findings(
         );
     };
     let mut seeds = Vec::new();
-    for (e, d) in effectivity.iter().zip(decay) {
+    for ((e, d), b) in effectivity.iter().zip(decay).zip(draws) {
         let rows = finite_only(read_rows(e)?, e, EFFECTIVITY);
         // A sweep may run only some stages: the findings that need a missing run are reported
         // as not measured.
         if let Err(missing) = check_runs(runs, rows.iter().map(|r| r.run_id.as_str()), e) {
             tracing::warn!("{missing:#}; the findings that need it are not measured");
         }
-        seeds.push(Seed {
-            effectivity: rows,
-            decay: finite_only(read_rows(d)?, d, DECAY),
-        });
+        seeds.push(Seed::new(
+            rows,
+            finite_only(read_rows(d)?, d, DECAY),
+            read_rows(b)?,
+        ));
     }
     let runs = findings::Runs {
         early: early.clone(),
@@ -464,7 +498,7 @@ fn write_findings(
         late: late.clone(),
         large: large.clone(),
     };
-    let md = findings::report(&seeds, &runs, metric)?;
+    let md = findings::report(&seeds, &runs, metric.into());
     write_atomic(output, md.as_bytes())?;
     tracing::info!("wrote {}", output.display());
     Ok(())

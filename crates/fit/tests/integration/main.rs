@@ -3,6 +3,7 @@
 //! left undeclared here fails `preset`'s layout test).
 
 mod bad_numbers;
+mod calibration;
 mod control;
 mod linear_probe;
 mod metrics;

@@ -75,6 +75,12 @@ fn nan_effectivities_are_left_out_with_a_warning() {
                 first_token_net_mean: mean - 0.06,
                 first_token_net_ci_low: mean - 0.09,
                 first_token_net_ci_high: mean - 0.03,
+                specificity_mean: None,
+                specificity_ci_low: None,
+                specificity_ci_high: None,
+                specificity_net_mean: None,
+                specificity_net_ci_low: None,
+                specificity_net_ci_high: None,
             });
         }
     }

@@ -4,3 +4,4 @@
 
 mod bad_numbers;
 mod figures;
+mod findings;
