@@ -214,7 +214,7 @@ impl Figure for Fig3 {
 
     fn table(&self) -> String {
         let mut md = String::from(
-            "# Figure 3: average effectivity\n\nMean gain in ℓ (nats per token) from an injection to its local acquisition maximum; \"control\": the same gain of never-injected paragraphs' probes at the same steps; \"net\" = effectivity − control (the figure's bars when a control exists). 95 % bootstrap intervals over probes. \"First token\": net effectivity on the target's first token.\n\n| panel | run | scenario | kind | effectivity | 95 % CI | control | net | 95 % CI | first token net | 95 % CI | probes | control probes |\n|---|---|---|---|---:|---|---:|---:|---|---:|---|---:|---:|\n",
+            "# Figure 3: average effectivity\n\nMean gain in ℓ (nats per token) from an injection to its local acquisition maximum; \"control\": the same gain of never-injected paragraphs' probes at the same steps; \"net\" = effectivity − control (the figure's bars when a control exists). 95 % paragraph-bootstrap intervals (paragraphs resampled with all their probes, within each scenario and within the control; see `fit --help`). \"First token\": net effectivity on the target's first token.\n\n| panel | run | scenario | kind | effectivity | 95 % CI | control | net | 95 % CI | first token net | 95 % CI | probes | control probes |\n|---|---|---|---|---:|---|---:|---:|---|---:|---|---:|---:|\n",
         );
         for panel in &self.panels {
             for run in &panel.runs {

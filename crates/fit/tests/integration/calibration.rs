@@ -12,6 +12,8 @@ use factlab_inference::rule::Outcome;
 use factlab_rng::Rng;
 use fit::{fit_rows, Analysis, FitOptions};
 
+use crate::common::{injection, Score};
+
 const PARAGRAPHS: u32 = 8;
 const PROBES_PER_KIND: u32 = 5;
 const SCENARIOS: [&str; 3] = ["paraphrase", "duplicate", "once"];
@@ -63,17 +65,12 @@ fn injections() -> Vec<Injection> {
             let knowledge_id = s as u32 * PARAGRAPHS + p;
             let exposures = if *scenario == "once" { 1 } else { 3 };
             for exposure in 0..exposures {
-                out.push(Injection {
+                out.push(injection(
                     knowledge_id,
-                    scenario: scenario.to_string(),
+                    scenario,
                     exposure,
-                    step: p + exposure * DELTA,
-                    row: p,
-                    variant: 0,
-                    offset: 0,
-                    length: 10,
-                    text_tokens: 10,
-                });
+                    p + exposure * DELTA,
+                ));
             }
         }
     }
@@ -133,20 +130,18 @@ fn simulate(truth: Truth, seed: u64, injections: &[Injection]) -> Vec<LogprobRow
                             specific += gain * ramp * kept.max(0.0);
                         }
                         let noise = 0.05 * rng.normal();
-                        rows.push(LogprobRow {
-                            run_id: run.to_string(),
-                            step,
-                            probe_id,
-                            knowledge_id: k,
-                            kind,
-                            target_logprob: base + drift + specific + noise,
-                            first_token_logprob: base + drift + specific + 2.0 * noise,
-                            target_tokens: 2,
-                            foil_probe_id: None,
-                            foil_target_logprob: None,
-                            foil_first_token_logprob: None,
-                            foil_target_tokens: None,
-                        });
+                        rows.push(
+                            Score {
+                                run_id: run,
+                                step,
+                                probe_id,
+                                knowledge_id: k,
+                                kind,
+                                target: base + drift + specific + noise,
+                                first_token: base + drift + specific + 2.0 * noise,
+                            }
+                            .row(),
+                        );
                     }
                 }
             }
@@ -291,36 +286,24 @@ fn known_variance_rows(seed: u64, paragraphs: u32) -> (Vec<LogprobRow>, Vec<Inje
     let mut injections = Vec::new();
     let mut gains = Vec::new();
     for k in 0..paragraphs {
-        injections.push(Injection {
-            knowledge_id: k,
-            scenario: "once".into(),
-            exposure: 0,
-            step: 0,
-            row: k,
-            variant: 0,
-            offset: 0,
-            length: 10,
-            text_tokens: 10,
-        });
+        injections.push(injection(k, "once", 0, 0));
         let paragraph = TRUE_MEAN + 0.1 * rng.normal();
         for q in 0..PROBES_PER_KIND {
             let gain = paragraph + 0.03 * rng.normal();
             gains.push(gain);
             for step in 0..=3 {
-                rows.push(LogprobRow {
-                    run_id: "mid".into(),
-                    step,
-                    probe_id: k * PROBES_PER_KIND + q,
-                    knowledge_id: k,
-                    kind: ProbeKind::Memorization,
-                    target_logprob: -5.0 + if step > 0 { gain } else { 0.0 },
-                    first_token_logprob: -5.0,
-                    target_tokens: 1,
-                    foil_probe_id: None,
-                    foil_target_logprob: None,
-                    foil_first_token_logprob: None,
-                    foil_target_tokens: None,
-                });
+                rows.push(
+                    Score {
+                        run_id: "mid",
+                        step,
+                        probe_id: k * PROBES_PER_KIND + q,
+                        knowledge_id: k,
+                        kind: ProbeKind::Memorization,
+                        target: -5.0 + if step > 0 { gain } else { 0.0 },
+                        first_token: -5.0,
+                    }
+                    .row(),
+                );
             }
         }
     }

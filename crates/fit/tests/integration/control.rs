@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
-use factlab_artifacts::{read_rows, write_rows, Injection, LogprobRow, ProbeKind, TrajectoryRow};
+use factlab_artifacts::{read_rows, write_rows, Injection, ProbeKind, TrajectoryRow};
+
+use crate::common::{injection, Score};
 
 const CONTROL: &str = TrajectoryRow::CONTROL_SCENARIO;
 
@@ -26,34 +28,22 @@ fn control_value(c: u32, kind: ProbeKind, step: u32) -> f64 {
 /// semantic probe each.
 fn fixture(dir: &Path, scenario: &str) {
     let injections: Vec<Injection> = (0..4u32)
-        .map(|k| Injection {
-            knowledge_id: k,
-            scenario: scenario.into(),
-            exposure: 0,
-            step: 100 + 3 * k,
-            row: k,
-            variant: 0,
-            offset: 0,
-            length: 10,
-            text_tokens: 10,
-        })
+        .map(|k| injection(k, scenario, 0, 100 + 3 * k))
         .collect();
     let mut rows = Vec::new();
     let mut push = |probe_id: u32, knowledge_id: u32, kind: ProbeKind, step: u32, value: f64| {
-        rows.push(LogprobRow {
-            run_id: "mid".into(),
-            step,
-            probe_id,
-            knowledge_id,
-            kind,
-            target_logprob: value,
-            first_token_logprob: value,
-            target_tokens: 2,
-            foil_probe_id: None,
-            foil_target_logprob: None,
-            foil_first_token_logprob: None,
-            foil_target_tokens: None,
-        })
+        rows.push(
+            Score {
+                run_id: "mid",
+                step,
+                probe_id,
+                knowledge_id,
+                kind,
+                target: value,
+                first_token: value,
+            }
+            .row(),
+        )
     };
     for step in 0..=40u32 {
         for k in 0..4u32 {

@@ -12,21 +12,9 @@ use factlab_artifacts::{
     ProbeKind, RetentionRow, TrajectoryRow,
 };
 
-const ONCE_SLOPES: [f64; 6] = [0.28, 0.29, 0.30, 0.31, 0.32, 3.0];
+use crate::common::{injection, Score};
 
-fn injection(knowledge_id: u32, scenario: &str, exposure: u32, step: u32) -> Injection {
-    Injection {
-        knowledge_id,
-        scenario: scenario.into(),
-        exposure,
-        step,
-        row: knowledge_id,
-        variant: 0,
-        offset: 0,
-        length: 10,
-        text_tokens: 10,
-    }
-}
+const ONCE_SLOPES: [f64; 6] = [0.28, 0.29, 0.30, 0.31, 0.32, 3.0];
 
 /// Knowledge 0..6 are injected once at step 0: ℓ climbs to a maximum at step 3 (gain 1.0) and then
 /// loses a share `slope · log10 τ` of the gain τ steps later; the last probe forgets ten times
@@ -38,21 +26,18 @@ fn fixture(dir: &Path) {
     injections.push(injection(7, "rising", 0, 100));
     let mut rows = Vec::new();
     let mut push = |probe_id: u32, knowledge_id: u32, step: u32, value: f64| {
-        rows.push(LogprobRow {
-            run_id: "mid".into(),
-            step,
-            probe_id,
-            knowledge_id,
-            kind: ProbeKind::Memorization,
-            target_logprob: value,
-            // The first token moves twice as much, so its effectivity doubles.
-            first_token_logprob: 2.0 * value,
-            target_tokens: 2,
-            foil_probe_id: None,
-            foil_target_logprob: None,
-            foil_first_token_logprob: None,
-            foil_target_tokens: None,
-        })
+        rows.push(
+            Score {
+                run_id: "mid",
+                step,
+                probe_id,
+                knowledge_id,
+                kind: ProbeKind::Memorization,
+                target: value,
+                first_token: 2.0 * value,
+            }
+            .row(),
+        )
     };
     for step in 0..=200u32 {
         for (k, slope) in ONCE_SLOPES.iter().enumerate() {
@@ -224,20 +209,18 @@ fn shared_rise_fixture(dir: &Path) {
                 c => drift * 0.1 * f64::from(c - 8),
             };
             let value = -6.0 + drift + own;
-            rows.push(LogprobRow {
-                run_id: "mid".into(),
-                step,
-                probe_id: k,
-                knowledge_id: k,
-                kind: ProbeKind::Memorization,
-                target_logprob: value,
-                first_token_logprob: 2.0 * value,
-                target_tokens: 2,
-                foil_probe_id: None,
-                foil_target_logprob: None,
-                foil_first_token_logprob: None,
-                foil_target_tokens: None,
-            });
+            rows.push(
+                Score {
+                    run_id: "mid",
+                    step,
+                    probe_id: k,
+                    knowledge_id: k,
+                    kind: ProbeKind::Memorization,
+                    target: value,
+                    first_token: 2.0 * value,
+                }
+                .row(),
+            );
         }
     }
     write_rows(&dir.join("injections.parquet"), &injections).unwrap();

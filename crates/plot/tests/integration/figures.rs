@@ -143,7 +143,8 @@ fn tables(dir: &Path) {
     write_rows(&dir.join("injections.parquet"), &injections).unwrap();
 }
 
-fn plot(dir: &Path, args: &[&str]) -> std::process::Output {
+/// `plot` run in `dir` with `args`.
+pub(crate) fn plot(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::cargo_bin("plot")
         .unwrap()
         .current_dir(dir)

@@ -1,10 +1,10 @@
 //! `plot findings` judges fit's tables and draws by the rule of docs/fidelity.md.
 
 use std::path::Path;
-use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
 use factlab_artifacts::{write_rows, DecayRow, DrawRow, EffectivityRow, ProbeKind};
+
+use crate::figures::plot;
 
 const RUNS: [&str; 4] = ["small-early", "small-mid", "small-late", "large-mid"];
 const SCENARIOS: [&str; 3] = ["paraphrase", "duplicate", "once"];
@@ -107,15 +107,6 @@ fn tables(dir: &Path) {
     write_rows(&dir.join("effectivity.parquet"), &effectivity).unwrap();
     write_rows(&dir.join("decay.parquet"), &decay).unwrap();
     write_rows(&dir.join("draws.parquet"), &draws).unwrap();
-}
-
-fn plot(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("plot")
-        .unwrap()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn findings(dir: &Path, seeds: usize, out: &str) -> String {
