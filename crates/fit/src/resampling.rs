@@ -45,9 +45,12 @@ impl ParagraphDraws {
             }
             let n = paragraphs.len();
             let mut rng = Rng::derive(seed, &[0x5041_5241, index as u64]);
-            for draw in 0..draws {
-                for _ in 0..n {
-                    counts[first + rng.below(n)][draw] += 1;
+            let picks: Vec<Vec<usize>> = (0..draws)
+                .map(|_| (0..n).map(|_| rng.below(n)).collect())
+                .collect();
+            for (draw, picked) in picks.iter().enumerate() {
+                for &i in picked {
+                    counts[first + i][draw] += 1;
                 }
             }
         }

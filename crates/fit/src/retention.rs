@@ -65,6 +65,9 @@ fn probe_values(
     Some([(0, 1.0)].into_iter().chain(later).collect())
 }
 
+/// A probe's id, its paragraph and its R(t).
+type ProbeCurve = (u32, u32, Vec<(u32, f64)>);
+
 /// Every probe's R(t), each group cut to one t range: up to the largest t that every probe of the
 /// group reaches, so that every t averages the same probes.
 fn values(
@@ -73,7 +76,7 @@ fn values(
     window: u32,
     analysis: Analysis,
 ) -> Values {
-    let mut per_group: BTreeMap<Group, Vec<(u32, u32, Vec<(u32, f64)>)>> = BTreeMap::new();
+    let mut per_group: BTreeMap<Group, Vec<ProbeCurve>> = BTreeMap::new();
     for (run, probes) in runs {
         let evaluated: BTreeSet<u32> = probes
             .values()

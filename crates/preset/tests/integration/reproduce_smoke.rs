@@ -276,7 +276,7 @@ fn skeleton(text: &str, names: &[&str]) -> String {
             let end = start + name.len();
             let before = out[..start].chars().next_back();
             let after = out[end..].chars().next();
-            let bounded = |c: Option<char>| c.map_or(true, |c| !c.is_alphanumeric() && c != '-');
+            let bounded = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '-');
             if bounded(before) && bounded(after) {
                 out.replace_range(start..end, "{}");
                 from = start + 2;
