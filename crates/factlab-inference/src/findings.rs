@@ -55,24 +55,38 @@ pub struct Seed {
 }
 
 impl Seed {
+    /// Refuses draws that one fit cannot have written: every group's draws must be the same
+    /// resamples 0..n, or a difference taken draw by draw would not be paired.
     pub fn new(
         effectivity: Vec<EffectivityRow>,
         decay: Vec<DecayRow>,
         draws: Vec<DrawRow>,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let mut by_group: BTreeMap<Key, Vec<DrawRow>> = BTreeMap::new();
         for d in draws {
             let key = (d.run_id.clone(), d.scenario.clone(), d.kind.clone());
             by_group.entry(key).or_default().push(d);
         }
-        for rows in by_group.values_mut() {
+        let mut count = None;
+        for ((run, scenario, kind), rows) in &mut by_group {
             rows.sort_by_key(|d| d.draw);
+            let numbered = rows.iter().enumerate().all(|(i, d)| d.draw as usize == i);
+            if !numbered || count.is_some_and(|n| n != rows.len()) {
+                return Err(format!(
+                    "column `draw`: group {run} / {scenario} / {kind} has draws {}..{} ({} rows) where the groups before it have {}; every group of one fit holds the same draws 0..n − 1 once each",
+                    rows[0].draw,
+                    rows[rows.len() - 1].draw,
+                    rows.len(),
+                    count.map_or_else(|| "none".to_string(), |n: usize| format!("0..{}", n - 1)),
+                ));
+            }
+            count = Some(rows.len());
         }
-        Seed {
+        Ok(Seed {
             effectivity,
             decay,
             draws: by_group,
-        }
+        })
     }
 
     fn group_draws(&self, run: &str, scenario: &str, kind: &str) -> Option<&[DrawRow]> {
@@ -486,9 +500,4 @@ pub fn report(seeds: &[Seed], runs: &Runs, metric: Metric) -> String {
         comparison_lines(&mut md, f);
     }
     md
-}
-
-/// Whether an outcome would count as the finding reproduced (fully or partly).
-pub fn claims(outcome: Option<Outcome>) -> bool {
-    outcome.is_some_and(rule::Outcome::claims)
 }

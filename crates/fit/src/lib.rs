@@ -56,9 +56,11 @@ pub mod bounds {
         positive_steps()
     }
 
-    /// Resamples: a 95 % interval needs enough of them for its 2.5 % tails.
+    /// Resamples: a 95 % interval needs enough of them for its 2.5 % tails; draws.parquet
+    /// holds a row per group and draw, and every draw refits every decay line, so 100,000 is
+    /// already hours and gigabytes.
     pub fn bootstrap() -> IntRange<usize> {
-        int_in(100..=10_000_000)
+        int_in(100..=100_000)
     }
 
     /// A negative factor would call every value an outlier.

@@ -1,6 +1,6 @@
 //! The few statistics the paper's metrics need.
 
-pub use factlab_inference::quantile;
+pub(crate) use factlab_inference::quantile;
 
 pub fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64

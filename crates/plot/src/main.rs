@@ -486,11 +486,9 @@ fn write_findings(
         if let Err(missing) = check_runs(runs, rows.iter().map(|r| r.run_id.as_str()), e) {
             tracing::warn!("{missing:#}; the findings that need it are not measured");
         }
-        seeds.push(Seed::new(
-            rows,
-            finite_only(read_rows(d)?, d, DECAY),
-            read_rows(b)?,
-        ));
+        let seed = Seed::new(rows, finite_only(read_rows(d)?, d, DECAY), read_rows(b)?)
+            .map_err(|why| anyhow::anyhow!("{}: {why}", b.display()))?;
+        seeds.push(seed);
     }
     let runs = findings::Runs {
         early: early.clone(),

@@ -14,6 +14,7 @@ const CASES: &[(&[&str], &str)] = &[
     (&["--bootstrap", "0"], "--bootstrap"),
     (&["--bootstrap", "99"], "--bootstrap"),
     (&["--bootstrap", "18446744073709551615"], "--bootstrap"),
+    (&["--bootstrap", "100001"], "--bootstrap"),
     (&["--tokens-per-step", "0"], "--tokens-per-step"),
     (&["--tokens-per-step", "NaN"], "--tokens-per-step"),
     (&["--tokens-per-step", "-5"], "--tokens-per-step"),

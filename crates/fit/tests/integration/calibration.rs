@@ -180,7 +180,7 @@ fn outcomes(truth: Truth, repeats: u64, stream: u64) -> Vec<Vec<(&'static str, O
     let repeat = |r: u64| {
         let rows = simulate(truth, stream * 1_000_003 + r, &injections);
         let fitted = fit_rows(&rows, &injections, &options(r, 200)).unwrap();
-        let seed = Seed::new(fitted.effectivity, fitted.decay, fitted.draws);
+        let seed = Seed::new(fitted.effectivity, fitted.decay, fitted.draws).unwrap();
         findings::outcomes(&[seed], &runs(), Metric::Net)
     };
     // Two threads, one per core: each repeat is independent and seeded by its index.
@@ -207,7 +207,7 @@ fn claim_rate(results: &[Vec<(&'static str, Option<Outcome>)>], id: &str) -> f64
         .iter()
         .filter(|r| {
             let outcome = r.iter().find(|(f, _)| *f == id).unwrap().1;
-            findings::claims(outcome)
+            outcome.is_some_and(Outcome::claims)
         })
         .count();
     claimed as f64 / results.len() as f64

@@ -171,6 +171,32 @@ fn findings_are_judged_on_paired_draws_and_pooled_differences() {
         assert!(md.contains(&format!("{seeds} seed(s)")), "{md}");
     }
 
+    // Draws of two different fits mixed: one group lacks its last draw.
+    let mut draws: Vec<DrawRow> =
+        factlab_artifacts::read_rows(&dir.path().join("draws.parquet")).unwrap();
+    draws.retain(|d| !(d.run_id == "large-mid" && d.draw == DRAWS - 1));
+    write_rows(&dir.path().join("torn.parquet"), &draws).unwrap();
+    let torn = plot(
+        dir.path(),
+        &[
+            "findings",
+            "--effectivity",
+            "effectivity.parquet",
+            "--decay",
+            "decay.parquet",
+            "--draws",
+            "torn.parquet",
+            "-o",
+            "x.md",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&torn.stderr);
+    assert!(!torn.status.success());
+    assert!(
+        stderr.contains("torn.parquet: column `draw`: group ") && stderr.contains("0..398"),
+        "{stderr}"
+    );
+
     let mismatched = plot(
         dir.path(),
         &[
