@@ -10,7 +10,7 @@ use factlab_artifacts::{DecayRow, DrawRow, EffectivityRow, ProbeKind};
 use factlab_rng::Rng;
 
 use crate::rule::{
-    self, judge_equivalence, judge_ordering, Judged, Outcome, Verdict, EQUIVALENCE_LEVEL,
+    judge_equivalence, judge_ordering, Judged, Outcome, Verdict, EQUIVALENCE_LEVEL,
     EQUIVALENCE_MARGIN, LEVEL,
 };
 use crate::{across_seeds, Resampled};
